@@ -1,0 +1,161 @@
+/**
+ * A database as a Layer: from a URL (`mysql://…`, `mariadb://…`, `postgres://…`, `sqlite:path`,
+ * `sqlite::memory:`) to the SqlClient, the dialect, the entity registry and the Executor.
+ *
+ * @since 0.1.0
+ */
+import { mkdirSync } from "node:fs"
+import { dirname } from "node:path"
+import * as SqlClient from "@effect/sql/SqlClient"
+import { MysqlClient } from "@effect/sql-mysql2"
+import { PgClient } from "@effect/sql-pg"
+import { SqliteClient } from "@effect/sql-sqlite-node"
+import { Config, type ConfigError, Data, Effect, Either, Layer, Redacted } from "effect"
+import * as Dialect from "../Query/Dialect.js"
+import * as Executor from "../Query/Executor.js"
+import { fromDriver, type SqlError } from "../Query/QueryError.js"
+import * as Session from "../Query/Session.js"
+import * as EntityRegistry from "../Schema/EntityRegistry.js"
+
+/** The URL names no supported database. @since 0.1.0 @category errors */
+export class DatabaseUrlError extends Data.TaggedError("DatabaseUrlError")<{ readonly reason: string }> {
+  override get message() {
+    return `Bad DATABASE_URL: ${this.reason}`
+  }
+}
+
+/** A parsed database URL; `label` is safe to log (no credentials). @since 0.1.0 @category models */
+export type DatabaseUrl =
+  | {
+      readonly dialect: "mysql"
+      readonly label: string
+      readonly host: string
+      readonly port: number
+      readonly database: string
+      readonly username: string | undefined
+      readonly password: Redacted.Redacted | undefined
+    }
+  | { readonly dialect: "pg"; readonly label: string; readonly url: Redacted.Redacted }
+  | { readonly dialect: "sqlite"; readonly label: string; readonly filename: string }
+
+/**
+ * Parses a database URL. The password stays `Redacted`; the label never contains it.
+ *
+ * @since 0.1.0 @category parsing
+ */
+export const parseUrl = (input: string | Redacted.Redacted): Either.Either<DatabaseUrl, DatabaseUrlError> => {
+  const raw = typeof input === "string" ? input : Redacted.value(input)
+  if (raw.startsWith("sqlite:")) {
+    const filename = raw.slice("sqlite:".length).replace(/^\/\//, "")
+    return filename === ""
+      ? Either.left(new DatabaseUrlError({ reason: "sqlite: needs a file path or :memory:" }))
+      : Either.right({ dialect: "sqlite", label: `sqlite:${filename}`, filename })
+  }
+  let url: URL
+  try {
+    url = new URL(raw)
+  } catch {
+    return Either.left(
+      new DatabaseUrlError({ reason: "not a URL (expected mysql://, postgres:// or sqlite:)" })
+    )
+  }
+  const database = decodeURIComponent(url.pathname.replace(/^\//, ""))
+  const label = `${url.protocol}//${url.host}/${database}`
+  switch (url.protocol) {
+    case "mysql:":
+    case "mariadb:":
+      return Either.right({
+        dialect: "mysql",
+        label,
+        host: url.hostname,
+        port: url.port === "" ? 3306 : Number(url.port),
+        database,
+        username: url.username === "" ? undefined : decodeURIComponent(url.username),
+        password: url.password === "" ? undefined : Redacted.make(decodeURIComponent(url.password))
+      })
+    case "postgres:":
+    case "postgresql:":
+      return Either.right({ dialect: "pg", label, url: Redacted.make(raw) })
+  }
+  return Either.left(new DatabaseUrlError({ reason: `unsupported scheme ${url.protocol}` }))
+}
+
+/** @since 0.1.0 @category models */
+export interface Options {
+  readonly url: string | Redacted.Redacted
+  /** Pool size for MySQL/MariaDB and PostgreSQL (default 10). SQLite has one connection. */
+  readonly maxConnections?: number
+}
+
+const clientLayer = (url: DatabaseUrl, maxConnections: number): Layer.Layer<SqlClient.SqlClient, unknown> => {
+  switch (url.dialect) {
+    case "mysql":
+      // Given as parts, not `url`: MysqlClient ignores poolConfig when it gets a URL.
+      return MysqlClient.layer({
+        host: url.host,
+        port: url.port,
+        database: url.database,
+        maxConnections,
+        ...(url.username === undefined ? {} : { username: url.username }),
+        ...(url.password === undefined ? {} : { password: url.password })
+      })
+    case "pg":
+      return PgClient.layer({ url: url.url, maxConnections })
+    case "sqlite":
+      if (url.filename !== ":memory:") mkdirSync(dirname(url.filename), { recursive: true })
+      return SqliteClient.layer({ filename: url.filename })
+  }
+}
+
+const executorLayer = (url: DatabaseUrl) =>
+  Layer.effect(
+    Executor.Executor,
+    Effect.map(SqlClient.SqlClient, (sql) =>
+      Executor.make(
+        Session.make({
+          label: url.label,
+          dialect: Dialect.byName[url.dialect],
+          sql,
+          registry: EntityRegistry.make()
+        })
+      )
+    )
+  )
+
+/**
+ * The database at `url`: its Executor (with a fresh entity registry) and its SqlClient.
+ *
+ * @since 0.1.0 @category layers
+ */
+export const layer = (
+  options: Options
+): Layer.Layer<Executor.Executor | SqlClient.SqlClient, DatabaseUrlError | SqlError> =>
+  Layer.unwrapEffect(
+    Effect.map(parseUrl(options.url), (url) => {
+      const client = Layer.mapError(clientLayer(url, options.maxConnections ?? 10), (e) => fromDriver(e))
+      return Layer.provideMerge(executorLayer(url), client)
+    })
+  )
+
+/**
+ * The database named by `DATABASE_URL` (or another config), with `fallback` when it is unset.
+ *
+ * @since 0.1.0 @category layers
+ */
+export const layerConfig = (
+  options: { readonly fallback?: string; readonly maxConnections?: number } = {}
+): Layer.Layer<
+  Executor.Executor | SqlClient.SqlClient,
+  DatabaseUrlError | SqlError | ConfigError.ConfigError
+> =>
+  Layer.unwrapEffect(
+    Effect.map(
+      options.fallback === undefined
+        ? Config.redacted("DATABASE_URL")
+        : Config.withDefault(Config.redacted("DATABASE_URL"), Redacted.make(options.fallback)),
+      (url) =>
+        layer(
+          options.maxConnections === undefined ? { url } : { url, maxConnections: options.maxConnections }
+        )
+    )
+  )

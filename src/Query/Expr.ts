@@ -1,0 +1,232 @@
+/**
+ * Expressions: columns, values, predicates, arithmetic and aggregates. Each is an immutable node
+ * tree wrapped in a typed `Expr<A>`, so a comparison between a number column and a string, or a
+ * reference to a field the entity does not have, is a compile error.
+ *
+ * @since 0.1.0
+ */
+import type { Schema } from "effect"
+
+/** A node of the expression tree; the compiler turns it into SQL. @since 0.1.0 @category nodes */
+export type ExprNode =
+  | { readonly _tag: "Column"; readonly source: string | undefined; readonly field: string }
+  | { readonly _tag: "Value"; readonly value: unknown }
+  | { readonly _tag: "Binary"; readonly op: BinaryOp; readonly left: ExprNode; readonly right: ExprNode }
+  | {
+      readonly _tag: "In"
+      readonly negated: boolean
+      readonly operand: ExprNode
+      readonly values: ReadonlyArray<ExprNode>
+    }
+  | { readonly _tag: "IsNull"; readonly negated: boolean; readonly operand: ExprNode }
+  | { readonly _tag: "Between"; readonly operand: ExprNode; readonly low: ExprNode; readonly high: ExprNode }
+  | { readonly _tag: "And" | "Or"; readonly operands: ReadonlyArray<ExprNode> }
+  | { readonly _tag: "Not"; readonly operand: ExprNode }
+  | { readonly _tag: "Raw"; readonly sql: string; readonly args: ReadonlyArray<unknown> }
+  | {
+      readonly _tag: "Aggregate"
+      readonly fn: AggregateFn
+      readonly distinct: boolean
+      readonly operand: ExprNode | undefined
+    }
+
+/** @since 0.1.0 @category nodes */
+export type BinaryOp = "=" | "<>" | "<" | "<=" | ">" | ">=" | "LIKE" | "NOT LIKE" | "+" | "-" | "*" | "/"
+
+/** @since 0.1.0 @category nodes */
+export type AggregateFn = "COUNT" | "SUM" | "AVG" | "MIN" | "MAX"
+
+/** One ORDER BY term. @since 0.1.0 @category nodes */
+export interface Ordering {
+  readonly _tag: "Ordering"
+  readonly expr: ExprNode
+  readonly direction: "ASC" | "DESC"
+}
+
+/** A value or an expression of the same type. @since 0.1.0 @category models */
+export type Operand<A> = A | Expr<A>
+
+const isExpr = (u: unknown): u is Expr<unknown> => u instanceof Expr
+
+const operand = (value: unknown): ExprNode => (isExpr(value) ? value.node : { _tag: "Value", value })
+
+const isNullValue = (value: unknown) => value === null || value === undefined
+
+/**
+ * A typed SQL expression. `A` is the type of the value it yields.
+ *
+ * @since 0.1.0 @category models
+ */
+export class Expr<A> {
+  declare readonly _A: A
+  constructor(readonly node: ExprNode) {}
+
+  private binary(op: BinaryOp, value: unknown): Predicate {
+    return new Expr({ _tag: "Binary", op, left: this.node, right: operand(value) })
+  }
+
+  /** `= value`; comparing with `null` renders `IS NULL`. */
+  eq(value: Operand<A>): Predicate {
+    return isNullValue(value) ? this.isNull() : this.binary("=", value)
+  }
+  /** `<> value`; comparing with `null` renders `IS NOT NULL`. */
+  neq(value: Operand<A>): Predicate {
+    return isNullValue(value) ? this.isNotNull() : this.binary("<>", value)
+  }
+  lt(value: Operand<NonNullable<A>>): Predicate {
+    return this.binary("<", value)
+  }
+  lte(value: Operand<NonNullable<A>>): Predicate {
+    return this.binary("<=", value)
+  }
+  gt(value: Operand<NonNullable<A>>): Predicate {
+    return this.binary(">", value)
+  }
+  gte(value: Operand<NonNullable<A>>): Predicate {
+    return this.binary(">=", value)
+  }
+  like(this: Expr<string | null | undefined>, pattern: Operand<string>): Predicate {
+    return this.binary("LIKE", pattern)
+  }
+  notLike(this: Expr<string | null | undefined>, pattern: Operand<string>): Predicate {
+    return this.binary("NOT LIKE", pattern)
+  }
+  /** `IN (...)`; an empty list matches nothing. */
+  in(values: Iterable<Operand<NonNullable<A>>>): Predicate {
+    return new Expr({ _tag: "In", negated: false, operand: this.node, values: Array.from(values, operand) })
+  }
+  /** `NOT IN (...)`; an empty list matches everything. */
+  notIn(values: Iterable<Operand<NonNullable<A>>>): Predicate {
+    return new Expr({ _tag: "In", negated: true, operand: this.node, values: Array.from(values, operand) })
+  }
+  isNull(): Predicate {
+    return new Expr({ _tag: "IsNull", negated: false, operand: this.node })
+  }
+  isNotNull(): Predicate {
+    return new Expr({ _tag: "IsNull", negated: true, operand: this.node })
+  }
+  between(low: Operand<NonNullable<A>>, high: Operand<NonNullable<A>>): Predicate {
+    return new Expr({ _tag: "Between", operand: this.node, low: operand(low), high: operand(high) })
+  }
+  add(this: Expr<number | bigint | null | undefined>, value: Operand<NonNullable<A>>): Expr<A> {
+    return new Expr({ _tag: "Binary", op: "+", left: this.node, right: operand(value) })
+  }
+  sub(this: Expr<number | bigint | null | undefined>, value: Operand<NonNullable<A>>): Expr<A> {
+    return new Expr({ _tag: "Binary", op: "-", left: this.node, right: operand(value) })
+  }
+  mul(this: Expr<number | bigint | null | undefined>, value: Operand<NonNullable<A>>): Expr<A> {
+    return new Expr({ _tag: "Binary", op: "*", left: this.node, right: operand(value) })
+  }
+  div(this: Expr<number | bigint | null | undefined>, value: Operand<NonNullable<A>>): Expr<A> {
+    return new Expr({ _tag: "Binary", op: "/", left: this.node, right: operand(value) })
+  }
+  asc(): Ordering {
+    return { _tag: "Ordering", expr: this.node, direction: "ASC" }
+  }
+  desc(): Ordering {
+    return { _tag: "Ordering", expr: this.node, direction: "DESC" }
+  }
+}
+
+/** An expression that yields a boolean. @since 0.1.0 @category models */
+export type Predicate = Expr<boolean>
+
+/** The typed column references of an entity type. @since 0.1.0 @category models */
+export type Columns<A> = { readonly [K in keyof A & string]-?: Expr<A[K]> }
+
+/** A column reference by field name, resolved against the entity at compile time. @since 0.1.0 @category constructors */
+export const column = <A = unknown>(field: string, source?: string): Expr<A> =>
+  new Expr({ _tag: "Column", source, field })
+
+/**
+ * A proxy whose properties are the columns of `source` (the root table when undefined).
+ *
+ * @since 0.1.0 @category constructors
+ */
+export const columnsProxy = <A>(source?: string): Columns<A> =>
+  // The typing comes from `Columns<A>`; at run time any name yields a column, checked at compile time.
+  new Proxy<Record<string, Expr<unknown>>>(
+    {},
+    {
+      get: (cache, field) => {
+        if (typeof field !== "string") return undefined
+        const existing = cache[field]
+        if (existing !== undefined) return existing
+        const created = column(field, source)
+        cache[field] = created
+        return created
+      }
+    }
+  ) as unknown as Columns<A>
+
+/** The notes' `C("age").gt(18)` style, typed by the entity, with `C.field(name)` for run-time names. @since 0.1.0 @category models */
+export interface ColumnFn<A> {
+  <K extends keyof A & string>(field: K): Expr<A[K]>
+  /** A column named at run time; validated against the entity when the query compiles (`UnknownFieldError`). */
+  readonly field: (name: string) => Expr<unknown>
+}
+
+/**
+ * Typed column references of an entity.
+ *
+ * @example
+ * const C = Expr.columns(User)
+ * Select.from(User).where(C("age").gt(18))
+ * @since 0.1.0 @category constructors
+ */
+export const columns = <A, I>(_schema: Schema.Schema<A, I, never>, source?: string): ColumnFn<A> =>
+  Object.assign(<K extends keyof A & string>(field: K): Expr<A[K]> => column<A[K]>(field, source), {
+    field: (name: string) => column(name, source)
+  })
+
+/** A bound value. @since 0.1.0 @category constructors */
+export const value = <A>(value: A): Expr<A> => new Expr({ _tag: "Value", value })
+
+/**
+ * Raw SQL with `?` placeholders for bound arguments; the arguments are never written into the text.
+ *
+ * @example
+ * Expr.raw<boolean>("LOWER(email) = ?", input.toLowerCase())
+ * @since 0.1.0 @category constructors
+ */
+export const raw = <A = unknown>(sql: string, ...args: ReadonlyArray<unknown>): Expr<A> =>
+  new Expr({ _tag: "Raw", sql, args })
+
+/** Every predicate holds; no predicate at all is true. @since 0.1.0 @category predicates */
+export const and = (...predicates: ReadonlyArray<Predicate>): Predicate =>
+  new Expr({ _tag: "And", operands: predicates.map((p) => p.node) })
+
+/** Some predicate holds; no predicate at all is false. @since 0.1.0 @category predicates */
+export const or = (...predicates: ReadonlyArray<Predicate>): Predicate =>
+  new Expr({ _tag: "Or", operands: predicates.map((p) => p.node) })
+
+/** @since 0.1.0 @category predicates */
+export const not = (predicate: Predicate): Predicate => new Expr({ _tag: "Not", operand: predicate.node })
+
+const aggregate = <A>(fn: AggregateFn, operand: Expr<unknown> | undefined, distinct = false): Expr<A> =>
+  new Expr({ _tag: "Aggregate", fn, distinct, operand: operand?.node })
+
+/** `COUNT(*)`, or `COUNT(expr)` (non-null values). Always decoded as a number. @since 0.1.0 @category aggregates */
+export const count = (expr?: Expr<unknown>): Expr<number> => aggregate("COUNT", expr)
+
+/** `COUNT(DISTINCT expr)`. @since 0.1.0 @category aggregates */
+export const countDistinct = (expr: Expr<unknown>): Expr<number> => aggregate("COUNT", expr, true)
+
+/**
+ * `SUM(expr)`: decoded as a number (drivers return DECIMAL as text; a value a number cannot hold
+ * exactly fails with `DecodeError` rather than being rounded); null over no rows.
+ *
+ * @since 0.1.0 @category aggregates
+ */
+export const sum = (expr: Expr<number | bigint | null | undefined>): Expr<number | null> =>
+  aggregate("SUM", expr)
+
+/** `AVG(expr)`, decoded as a number like `sum`. @since 0.1.0 @category aggregates */
+export const avg = (expr: Expr<number | bigint | null | undefined>): Expr<number | null> =>
+  aggregate("AVG", expr)
+
+/** `MIN(expr)`: the column's own type, null over no rows. @since 0.1.0 @category aggregates */
+export const min = <A>(expr: Expr<A>): Expr<A | null> => aggregate("MIN", expr)
+
+/** `MAX(expr)`: the column's own type, null over no rows. @since 0.1.0 @category aggregates */
+export const max = <A>(expr: Expr<A>): Expr<A | null> => aggregate("MAX", expr)

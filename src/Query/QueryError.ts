@@ -1,0 +1,196 @@
+/**
+ * The error family of queries. Each error is a yieldable tagged class that keeps its `cause`.
+ *
+ * @since 0.1.0
+ */
+import { Data } from "effect"
+
+export { InvalidEntityError, UnknownFieldError } from "../Schema/EntityError.js"
+
+/** `.get` found no row. @since 0.1.0 @category errors */
+export class NoRowsError extends Data.TaggedError("NoRowsError")<{ readonly table: string }> {
+  override get message() {
+    return `No rows in ${this.table}`
+  }
+}
+
+/** The query cannot be built: a value that does not encode, a bad limit, a dialect that lacks a feature. @since 0.1.0 @category errors */
+export class QueryBuildError extends Data.TaggedError("QueryBuildError")<{
+  readonly reason: string
+  readonly cause?: unknown
+}> {
+  override get message() {
+    return this.reason
+  }
+}
+
+/** A row does not decode through the schema; names the table and the column. @since 0.1.0 @category errors */
+export class DecodeError extends Data.TaggedError("DecodeError")<{
+  readonly table: string
+  readonly column: string
+  readonly detail: string
+  readonly cause: unknown
+}> {
+  override get message() {
+    return `Cannot decode ${this.table}.${this.column}: ${this.detail}`
+  }
+}
+
+/** Why the database refused a statement, classified from the driver's code. @since 0.1.0 @category errors */
+export type SqlErrorReason =
+  | "unique"
+  | "foreign_key"
+  | "not_null"
+  | "deadlock"
+  | "lock_timeout"
+  | "connection"
+  | "syntax"
+  | "other"
+
+/** The database or the driver failed the statement. @since 0.1.0 @category errors */
+export class SqlError extends Data.TaggedError("SqlError")<{
+  readonly reason: SqlErrorReason
+  readonly detail: string
+  readonly sql?: string
+  readonly cause: unknown
+}> {
+  override get message() {
+    return `SQL error (${this.reason}): ${this.detail}`
+  }
+}
+
+/** An UPDATE or DELETE without WHERE was refused before reaching the database. @since 0.1.0 @category errors */
+export class UnsafeDmlError extends Data.TaggedError("UnsafeDmlError")<{
+  readonly table: string
+  readonly type: "UPDATE" | "DELETE"
+  readonly reason: string
+}> {
+  override get message() {
+    return `Refused ${this.type} on ${this.table}: ${this.reason}`
+  }
+}
+
+/** A query ran past its timeout and was interrupted. @since 0.1.0 @category errors */
+export class QueryTimeoutError extends Data.TaggedError("QueryTimeoutError")<{
+  readonly table: string
+  readonly sql: string
+  readonly timeoutMillis: number
+}> {
+  override get message() {
+    return `Query on ${this.table} timed out after ${this.timeoutMillis} ms`
+  }
+}
+
+/** What a query handler (the Executor and its middleware) can fail with. @since 0.1.0 @category errors */
+export type QueryError = SqlError | QueryBuildError | UnsafeDmlError | QueryTimeoutError
+
+const mysqlReasons: Record<number, SqlErrorReason> = {
+  1062: "unique",
+  1451: "foreign_key",
+  1452: "foreign_key",
+  1216: "foreign_key",
+  1217: "foreign_key",
+  1048: "not_null",
+  1364: "not_null",
+  1213: "deadlock",
+  1205: "lock_timeout",
+  1064: "syntax",
+  1053: "connection",
+  1927: "connection",
+  2006: "connection",
+  2013: "connection",
+  1040: "connection",
+  1045: "connection"
+}
+
+const pgReason = (code: string): SqlErrorReason | undefined => {
+  switch (code) {
+    case "23505":
+      return "unique"
+    case "23503":
+      return "foreign_key"
+    case "23502":
+      return "not_null"
+    case "40P01":
+      return "deadlock"
+    case "55P03":
+      return "lock_timeout"
+    case "42601":
+      return "syntax"
+    case "57P01":
+    case "57P02":
+    case "57P03":
+      return "connection"
+  }
+  return code.startsWith("08") ? "connection" : undefined
+}
+
+const sqliteReason = (code: string, message: string): SqlErrorReason | undefined => {
+  if (code === "SQLITE_CONSTRAINT_UNIQUE" || code === "SQLITE_CONSTRAINT_PRIMARYKEY") return "unique"
+  if (code === "SQLITE_CONSTRAINT_FOREIGNKEY") return "foreign_key"
+  if (code === "SQLITE_CONSTRAINT_NOTNULL") return "not_null"
+  if (code.startsWith("SQLITE_BUSY") || code.startsWith("SQLITE_LOCKED")) return "lock_timeout"
+  if (code === "SQLITE_ERROR" && message.includes("syntax error")) return "syntax"
+  return code.startsWith("SQLITE_CANTOPEN") ? "connection" : undefined
+}
+
+const connectionCodes = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "EPIPE",
+  "ENOTFOUND",
+  "PROTOCOL_CONNECTION_LOST",
+  "PROTOCOL_SEQUENCE_TIMEOUT",
+  "ER_CON_COUNT_ERROR"
+])
+
+const field = (u: unknown, key: string): unknown =>
+  typeof u === "object" && u !== null && key in u ? (u as Record<string, unknown>)[key] : undefined
+
+/** The innermost driver error: @effect/sql wraps the driver's error in its own `cause`. */
+const driverError = (error: unknown): unknown => {
+  let current = error
+  for (let i = 0; i < 5; i++) {
+    const inner = field(current, "cause")
+    if (inner === undefined || inner === null) return current
+    current = inner
+  }
+  return current
+}
+
+/**
+ * Classifies a driver error (MySQL/MariaDB errno, PostgreSQL SQLSTATE, SQLite result code).
+ *
+ * @since 0.1.0 @category classification
+ */
+export const classify = (error: unknown): SqlErrorReason => {
+  const driver = driverError(error)
+  const errno = field(driver, "errno")
+  const code = field(driver, "code")
+  const message = String(field(driver, "message") ?? "")
+  if (typeof errno === "number" && mysqlReasons[errno] !== undefined) return mysqlReasons[errno]
+  if (typeof code === "string") {
+    if (connectionCodes.has(code)) return "connection"
+    if (code.startsWith("SQLITE_")) return sqliteReason(code, message) ?? "other"
+    if (code.length === 5) return pgReason(code) ?? "other"
+  }
+  return /Connection terminated|connection is closed|Connection lost|not connected/i.test(message)
+    ? "connection"
+    : "other"
+}
+
+/**
+ * Wraps anything the driver failed with into our `SqlError`, classified.
+ *
+ * @since 0.1.0 @category constructors
+ */
+export const fromDriver = (error: unknown, sql?: string): SqlError => {
+  const driver = driverError(error)
+  const detail = String(field(driver, "message") ?? field(error, "message") ?? error)
+  return new SqlError(
+    sql === undefined
+      ? { reason: classify(error), detail, cause: error }
+      : { reason: classify(error), detail, sql, cause: error }
+  )
+}

@@ -1,0 +1,215 @@
+/**
+ * Entity metadata derived once from an Effect Schema: table, field ↔ column maps, primary key,
+ * generated and ignored fields, and the decoder rows go through.
+ *
+ * @since 0.1.0
+ */
+import { Either, Option, type ParseResult, Schema, SchemaAST } from "effect"
+import * as Entity from "./Entity.js"
+import { InvalidEntityError, UnknownFieldError } from "./EntityError.js"
+
+/**
+ * Any schema that can describe an entity: a `Schema.Struct` or a `Schema.Class` (both expose `fields`).
+ *
+ * @since 0.1.0 @category models
+ */
+export type EntitySchema<A = unknown, I = unknown> = Schema.Schema<A, I, never> & {
+  readonly fields: Schema.Struct.Fields
+}
+
+/** @since 0.1.0 @category models */
+export interface FieldModel {
+  readonly field: string
+  readonly column: string
+  readonly primaryKey: boolean
+  readonly generated: boolean
+  readonly sensitive: boolean
+  readonly optional: boolean
+  /** Encodes a value of the field's type into what the column stores; absent when that is the identity. */
+  readonly encode: ((value: unknown) => Either.Either<unknown, ParseResult.ParseError>) | undefined
+}
+
+/** @since 0.1.0 @category models */
+export interface EntityModel<A = unknown> {
+  /** The schema identifier, used in error messages. */
+  readonly name: string
+  readonly schema: Schema.Schema.AnyNoContext
+  readonly table: string
+  /** Persisted fields in declaration order. */
+  readonly fields: ReadonlyArray<FieldModel>
+  readonly byField: ReadonlyMap<string, FieldModel>
+  readonly byColumn: ReadonlyMap<string, FieldModel>
+  readonly primaryKey: ReadonlyArray<FieldModel>
+  readonly generated: ReadonlyArray<FieldModel>
+  readonly ignored: ReadonlyArray<string>
+  /** Decodes an object keyed by field names into the entity type. */
+  readonly decode: (input: unknown) => Either.Either<A, ParseResult.ParseError>
+}
+
+/** Per-database renames that an `EntityRegistry` applies over the annotations. @since 0.1.0 @category models */
+export interface Overrides {
+  readonly table?: string
+  readonly columns?: Readonly<Record<string, string>>
+}
+
+/**
+ * `UserProfile` → `user_profile`, `firstName` → `first_name`, `HTTPServer` → `http_server`.
+ *
+ * @since 0.1.0 @category naming
+ */
+export const snakeCase = (name: string): string =>
+  name
+    .replace(/([a-z0-9])([A-Z])/g, "$1_$2")
+    .replace(/([A-Z]+)([A-Z][a-z])/g, "$1_$2")
+    .toLowerCase()
+
+const entityAst = (ast: SchemaAST.AST): SchemaAST.AST => (SchemaAST.isTransformation(ast) ? ast.to : ast)
+
+const fieldAnnotations = (field: Schema.Struct.Field): SchemaAST.Annotations => {
+  if (!Schema.isPropertySignature(field)) return field.ast.annotations
+  const ps = field.ast
+  return ps._tag === "PropertySignatureDeclaration"
+    ? { ...ps.type.annotations, ...ps.annotations }
+    : { ...ps.to.type.annotations, ...ps.to.annotations }
+}
+
+const fieldType = (field: Schema.Struct.Field): SchemaAST.AST => {
+  if (!Schema.isPropertySignature(field)) return field.ast
+  const ps = field.ast
+  return ps._tag === "PropertySignatureDeclaration" ? ps.type : ps.to.type
+}
+
+const encoderOf = (field: Schema.Struct.Field): FieldModel["encode"] => {
+  const ast = fieldType(field)
+  return SchemaAST.encodedAST(ast) === SchemaAST.typeAST(ast)
+    ? undefined
+    : Schema.encodeUnknownEither(Schema.make(ast))
+}
+
+const isOptionalField = (field: Schema.Struct.Field): boolean => {
+  if (!Schema.isPropertySignature(field)) return false
+  const ps = field.ast
+  return ps._tag === "PropertySignatureDeclaration" ? ps.isOptional : ps.to.isOptional
+}
+
+const hasFields = <A, I>(schema: Schema.Schema<A, I, never>): schema is EntitySchema<A, I> =>
+  "fields" in schema && typeof schema.fields === "object" && schema.fields !== null
+
+/**
+ * Derives the model of an entity schema, failing with `InvalidEntityError` when it cannot be one.
+ *
+ * @since 0.1.0 @category constructors
+ */
+export const make = <A, I>(
+  schema: Schema.Schema<A, I, never>,
+  overrides: Overrides = {}
+): Either.Either<EntityModel<A>, InvalidEntityError> => {
+  const ast = entityAst(schema.ast)
+  const name = Option.getOrElse(SchemaAST.getIdentifierAnnotation(ast), () => "<anonymous>")
+  if (!hasFields(schema) || !(SchemaAST.isTypeLiteral(ast) || SchemaAST.isDeclaration(ast))) {
+    return Either.left(
+      new InvalidEntityError({ entity: name, reason: "an entity must be a Schema.Struct or a Schema.Class" })
+    )
+  }
+  const annotatedTable = ast.annotations[Entity.TableId]
+  const table =
+    overrides.table ??
+    (typeof annotatedTable === "string"
+      ? annotatedTable
+      : name === "<anonymous>"
+        ? undefined
+        : snakeCase(name))
+  if (table === undefined) {
+    return Either.left(
+      new InvalidEntityError({
+        entity: name,
+        reason: "no table name: annotate it or give the schema an identifier"
+      })
+    )
+  }
+  const fields: Array<FieldModel> = []
+  const ignored: Array<string> = []
+  const byColumn = new Map<string, FieldModel>()
+  for (const [field, def] of Object.entries(schema.fields)) {
+    const annotations = fieldAnnotations(def)
+    const optional = isOptionalField(def)
+    if (annotations[Entity.IgnoreId] === true) {
+      if (!optional) {
+        return Either.left(
+          new InvalidEntityError({
+            entity: name,
+            field,
+            reason: "an ignored field must be optional: rows never carry it"
+          })
+        )
+      }
+      ignored.push(field)
+      continue
+    }
+    const annotatedColumn = annotations[Entity.ColumnId]
+    const column =
+      overrides.columns?.[field] ?? (typeof annotatedColumn === "string" ? annotatedColumn : snakeCase(field))
+    const model: FieldModel = {
+      field,
+      column,
+      primaryKey: annotations[Entity.PrimaryKeyId] === true,
+      generated: annotations[Entity.GeneratedId] === true,
+      sensitive: annotations[Entity.SensitiveId] === true,
+      optional,
+      encode: encoderOf(def)
+    }
+    const clash = byColumn.get(column)
+    if (clash !== undefined) {
+      return Either.left(
+        new InvalidEntityError({
+          entity: name,
+          field,
+          reason: `column "${column}" is already used by field "${clash.field}"`
+        })
+      )
+    }
+    byColumn.set(column, model)
+    fields.push(model)
+  }
+  const marked = fields.filter((f) => f.primaryKey)
+  const primaryKey =
+    marked.length > 0
+      ? marked
+      : fields.filter((f) => f.field === "id").map((f) => ({ ...f, primaryKey: true }))
+  if (primaryKey.length === 0) {
+    return Either.left(
+      new InvalidEntityError({
+        entity: name,
+        reason: "no primary key: annotate one with Entity.primaryKey or name a field id"
+      })
+    )
+  }
+  const finalFields = fields.map((f) => primaryKey.find((p) => p.field === f.field) ?? f)
+  return Either.right({
+    name,
+    schema,
+    table,
+    fields: finalFields,
+    byField: new Map(finalFields.map((f) => [f.field, f])),
+    byColumn: new Map(finalFields.map((f) => [f.column, f])),
+    primaryKey,
+    generated: finalFields.filter((f) => f.generated),
+    ignored,
+    decode: Schema.decodeUnknownEither(schema)
+  })
+}
+
+/**
+ * Looks a field up by a name that arrived at run time.
+ *
+ * @since 0.1.0 @category lookups
+ */
+export const field = (
+  model: EntityModel<unknown>,
+  name: string
+): Either.Either<FieldModel, UnknownFieldError> => {
+  const found = model.byField.get(name)
+  return found === undefined
+    ? Either.left(new UnknownFieldError({ entity: model.name, field: name }))
+    : Either.right(found)
+}

@@ -1,0 +1,50 @@
+/**
+ * The per-database cache of entity models. A database layer owns one registry (the isolation unit,
+ * as in the notes): the same schema may map to other table or column names in another database.
+ *
+ * @since 0.1.0
+ */
+import { Context, Either, Layer, type Schema } from "effect"
+import type { InvalidEntityError } from "./EntityError.js"
+import * as EntityModel from "./EntityModel.js"
+
+/** @since 0.1.0 @category models */
+export interface EntityRegistryService {
+  /** The model of `schema`, derived on first use and cached (by schema identity). */
+  readonly get: <A, I>(
+    schema: Schema.Schema<A, I, never>
+  ) => Either.Either<EntityModel.EntityModel<A>, InvalidEntityError>
+  /** Registers per-database table/column names for `schema`, replacing its cached model. */
+  readonly override: <A, I>(
+    schema: Schema.Schema<A, I, never>,
+    overrides: EntityModel.Overrides
+  ) => Either.Either<EntityModel.EntityModel<A>, InvalidEntityError>
+}
+
+/** @since 0.1.0 @category tags */
+export class EntityRegistry extends Context.Tag("effect-dal/EntityRegistry")<
+  EntityRegistry,
+  EntityRegistryService
+>() {}
+
+/**
+ * Creates an empty registry; models are derived on first use.
+ *
+ * @since 0.1.0 @category constructors
+ */
+export const make = (): EntityRegistryService => {
+  const models = new WeakMap<object, unknown>()
+  const override = <A, I>(schema: Schema.Schema<A, I, never>, overrides: EntityModel.Overrides) =>
+    Either.map(EntityModel.make(schema, overrides), (model) => {
+      models.set(schema, model)
+      return model
+    })
+  const get = <A, I>(schema: Schema.Schema<A, I, never>) => {
+    const cached = models.get(schema) as EntityModel.EntityModel<A> | undefined
+    return cached === undefined ? override(schema, {}) : Either.right(cached)
+  }
+  return { get, override }
+}
+
+/** @since 0.1.0 @category layers */
+export const layer: Layer.Layer<EntityRegistry> = Layer.sync(EntityRegistry, make)

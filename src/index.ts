@@ -1,0 +1,16 @@
+/**
+ * effect-dal: entities from Effect Schema, type-checked query builders, one query service wrapped by
+ * middleware, transactions as scoped resources, and caches as Layers.
+ *
+ * @since 0.1.0
+ */
+export * as Database from "./Layers/Database.js"
+export * as Dialect from "./Query/Dialect.js"
+export * as Executor from "./Query/Executor.js"
+export * as Expr from "./Query/Expr.js"
+export * as QueryError from "./Query/QueryError.js"
+export * as Select from "./Query/Select.js"
+export * as Session from "./Query/Session.js"
+export * as Entity from "./Schema/Entity.js"
+export * as EntityModel from "./Schema/EntityModel.js"
+export * as EntityRegistry from "./Schema/EntityRegistry.js"
