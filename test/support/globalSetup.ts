@@ -8,7 +8,7 @@ import { Redis } from "ioredis"
 import * as Mysql from "mysql2/promise"
 import Pg from "pg"
 import type { TestProject } from "vitest/node"
-import { type ServiceName, serviceUrls } from "./services.js"
+import { type ServiceName, serviceUrls } from "./urls.js"
 
 const ping: Record<ServiceName, (url: string) => Promise<void>> = {
   mysql: async (url) => {

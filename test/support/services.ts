@@ -4,14 +4,9 @@
  * `REQUIRE_SERVICES=1` the global setup has already failed the run instead.
  */
 import { inject } from "vitest"
+import { type ServiceName, serviceUrls } from "./urls.js"
 
-export type ServiceName = "mysql" | "pg" | "redis"
-
-export const serviceUrls: Record<ServiceName, string> = {
-  mysql: process.env.MYSQL_URL ?? "mysql://root@127.0.0.1:3306/test",
-  pg: process.env.PG_URL ?? "postgres://postgres@127.0.0.1:5432/test",
-  redis: process.env.REDIS_URL ?? "redis://127.0.0.1:6379"
-}
+export { type ServiceName, serviceUrls }
 
 declare module "vitest" {
   export interface ProvidedContext {
