@@ -1,0 +1,264 @@
+/**
+ * The Redis cache: the `Cache` service over an ioredis client, a single node or a Cluster. Values are
+ * stored as JSON text (so integers are plain decimal strings and INCRBY works on them), keys get an
+ * optional prefix, TTLs are in milliseconds (`PX`), and every composite is one atomic server-side step:
+ * GETDEL, INCRBY, and a Lua script for load-or-store.
+ *
+ * @since 0.1.0
+ */
+import { createHash } from "node:crypto"
+import { Context, Duration, Effect, Either, Layer } from "effect"
+import type * as Scope from "effect/Scope"
+import { type Cluster, Redis, type RedisOptions } from "ioredis"
+import * as Cache from "./Cache.js"
+import { CacheError, type CacheErrorReason } from "./CacheError.js"
+import { checkIncrement, notAnInteger, ttlMillis } from "./internal/arguments.js"
+
+/**
+ * Where the client comes from: a URL (the cache opens the connection and closes it with its scope),
+ * or a client the caller built and owns (the notes' dependency injection; it is not closed).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Options = {
+  /** Prepended to every key (a namespace), e.g. `"app:cache:"`. */
+  readonly keyPrefix?: string
+} & (
+  | {
+      readonly url: string
+      /** Fails a command the server has not answered in time with reason `timeout` (ioredis `commandTimeout`). */
+      readonly commandTimeout?: Duration.DurationInput
+      readonly redisOptions?: RedisOptions
+    }
+  | {
+      readonly client: Redis | Cluster
+    }
+)
+
+/**
+ * A Redis cache: the `Cache` service plus the client it runs on.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RedisCache extends Cache.Cache {
+  readonly client: Redis | Cluster
+}
+
+/**
+ * The Redis cache's own tag; `layer` provides it alongside the generic `Cache`.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export const RedisCache: Context.Tag<RedisCache, RedisCache> =
+  Context.GenericTag<RedisCache>("effect-dal/RedisCache")
+
+// Returns {1, value} when the key held a value, {0} after storing ARGV[1] (with PX ARGV[2] if given).
+const loadOrStoreScript = `local v = redis.call('GET', KEYS[1])
+if v then return {1, v} end
+if ARGV[2] == '' then redis.call('SET', KEYS[1], ARGV[1]) else redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) end
+return {0}`
+const loadOrStoreSha = createHash("sha1").update(loadOrStoreScript).digest("hex")
+
+const reasonOf = (error: unknown): CacheErrorReason => {
+  if (!(error instanceof Error)) return "connection"
+  if (error.name === "ReplyError") {
+    return /^WRONGTYPE|not an integer|out of range/.test(error.message) ? "type" : "unexpected_reply"
+  }
+  return error.message === "Command timed out" ? "timeout" : "connection"
+}
+
+/** Classifies an ioredis failure: server error replies by their text, everything else as transport. */
+const classify =
+  (operation: string, key: string) =>
+  (error: unknown): CacheError => {
+    const reason = reasonOf(error)
+    if (reason === "type" && operation === "incrBy") return notAnInteger(operation, key, error)
+    return new CacheError({
+      reason,
+      operation,
+      key,
+      detail: error instanceof Error ? error.message : String(error),
+      cause: error
+    })
+  }
+
+const unexpected = (operation: string, key: string, reply: unknown) =>
+  new CacheError({ reason: "unexpected_reply", operation, key, detail: `reply: ${JSON.stringify(reply)}` })
+
+const encode = (operation: string, key: string, value: unknown): Either.Either<string, CacheError> => {
+  try {
+    const text = JSON.stringify(value)
+    if (typeof text === "string") return Either.right(text)
+    return Either.left(
+      new CacheError({
+        reason: "encode",
+        operation,
+        key,
+        detail: `${typeof value} is not JSON-representable`
+      })
+    )
+  } catch (cause) {
+    return Either.left(new CacheError({ reason: "encode", operation, key, detail: String(cause), cause }))
+  }
+}
+
+const decode = (operation: string, key: string, text: string): Effect.Effect<unknown, CacheError> => {
+  try {
+    return Effect.succeed(JSON.parse(text))
+  } catch (cause) {
+    return Effect.fail(
+      new CacheError({ reason: "decode", operation, key, detail: `not JSON: ${text.slice(0, 80)}`, cause })
+    )
+  }
+}
+
+/**
+ * The cache over a client. Commands time out only as the client is configured to (`commandTimeout`);
+ * an Effect-level timeout would interrupt the wait but not the command already sent.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const fromClient = (client: Redis | Cluster, keyPrefix = ""): RedisCache => {
+  const call = <A>(operation: string, key: string, run: () => Promise<A>) =>
+    Effect.tryPromise({ try: run, catch: classify(operation, key) })
+  const decodeOption = (operation: string, key: string) => (text: string | null) =>
+    text === null ? Effect.succeedNone : Effect.asSome(decode(operation, key, text))
+  const evalLoadOrStore = (k: string, value: string, ttl: string) =>
+    client
+      .evalsha(loadOrStoreSha, 1, k, value, ttl)
+      .catch((error: unknown) =>
+        error instanceof Error && error.message.startsWith("NOSCRIPT")
+          ? client.eval(loadOrStoreScript, 1, k, value, ttl)
+          : Promise.reject(error)
+      )
+
+  const cache = Cache.make<unknown>({
+    get: (key) =>
+      Effect.flatMap(
+        call("get", key, () => client.get(keyPrefix + key)),
+        decodeOption("get", key)
+      ),
+    set: (key, value, ttl) => {
+      const text = encode("set", key, value)
+      if (Either.isLeft(text)) return Effect.fail(text.left)
+      const ms = ttlMillis("set", key, ttl)
+      if (Either.isLeft(ms)) return Effect.fail(ms.left)
+      const k = keyPrefix + key
+      const ttlMs = ms.right
+      return Effect.flatMap(
+        call("set", key, () =>
+          ttlMs === undefined ? client.set(k, text.right) : client.set(k, text.right, "PX", ttlMs)
+        ),
+        (reply) => (reply === "OK" ? Effect.void : Effect.fail(unexpected("set", key, reply)))
+      )
+    },
+    delete: (key) =>
+      Effect.flatMap(
+        call("delete", key, () => client.getdel(keyPrefix + key)),
+        decodeOption("delete", key)
+      ),
+    has: (key) =>
+      Effect.flatMap(
+        call("has", key, () => client.exists(keyPrefix + key)),
+        (n) => (n === 0 || n === 1 ? Effect.succeed(n === 1) : Effect.fail(unexpected("has", key, n)))
+      ),
+    loadOrStore: (key, value, ttl) => {
+      const text = encode("loadOrStore", key, value)
+      if (Either.isLeft(text)) return Effect.fail(text.left)
+      const ms = ttlMillis("loadOrStore", key, ttl)
+      if (Either.isLeft(ms)) return Effect.fail(ms.left)
+      const ttlArg = ms.right === undefined ? "" : String(ms.right)
+      return Effect.flatMap(
+        call("loadOrStore", key, () => evalLoadOrStore(keyPrefix + key, text.right, ttlArg)),
+        (reply): Effect.Effect<Cache.LoadOrStore<unknown>, CacheError> => {
+          if (Array.isArray(reply) && reply.length === 1 && reply[0] === 0) {
+            return Effect.succeed({ value, loaded: false })
+          }
+          if (Array.isArray(reply) && reply.length === 2 && reply[0] === 1 && typeof reply[1] === "string") {
+            return Effect.map(decode("loadOrStore", key, reply[1]), (loaded) => ({
+              value: loaded,
+              loaded: true
+            }))
+          }
+          return Effect.fail(unexpected("loadOrStore", key, reply))
+        }
+      )
+    },
+    incrBy: (key, by) => {
+      const bad = checkIncrement("incrBy", key, by)
+      if (bad !== undefined) return Effect.fail(bad)
+      return Effect.flatMap(
+        call("incrBy", key, () => client.incrby(keyPrefix + key, by)),
+        (n) => (Number.isSafeInteger(n) ? Effect.succeed(n) : Effect.fail(notAnInteger("incrBy", key)))
+      )
+    }
+  })
+  return { ...cache, client }
+}
+
+const connect = (
+  url: string,
+  commandTimeout: Duration.DurationInput | undefined,
+  redisOptions: RedisOptions
+) =>
+  Effect.acquireRelease(
+    Effect.suspend(() => {
+      const client = new Redis(url, {
+        ...redisOptions,
+        lazyConnect: true,
+        ...(commandTimeout === undefined ? {} : { commandTimeout: Duration.toMillis(commandTimeout) })
+      })
+      // Failures reach callers through their commands; without a listener ioredis prints every one.
+      client.on("error", () => {})
+      return Effect.tryPromise({
+        try: () => client.connect(),
+        catch: (cause) => {
+          client.disconnect()
+          return new CacheError({
+            reason: "connection",
+            operation: "connect",
+            detail: cause instanceof Error ? cause.message : String(cause),
+            cause
+          })
+        }
+      }).pipe(Effect.as(client))
+    }),
+    (client) =>
+      Effect.tryPromise(() => client.quit()).pipe(
+        Effect.ignore,
+        Effect.ensuring(Effect.sync(() => client.disconnect()))
+      )
+  )
+
+/**
+ * Builds a Redis cache; with a URL the connection is opened now (failing with reason `connection`
+ * if it cannot be) and closed with the scope.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options: Options): Effect.Effect<RedisCache, CacheError, Scope.Scope> =>
+  "client" in options
+    ? Effect.succeed(fromClient(options.client, options.keyPrefix))
+    : Effect.map(connect(options.url, options.commandTimeout, options.redisOptions ?? {}), (client) =>
+        fromClient(client, options.keyPrefix)
+      )
+
+/**
+ * Provides a Redis cache as both `RedisCache` and the generic `Cache`.
+ *
+ * @example
+ * const CacheLive = RedisCache.layer({ url: "redis://127.0.0.1:6379", keyPrefix: "app:" })
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: Options): Layer.Layer<RedisCache | Cache.Cache, CacheError> =>
+  Layer.scopedContext(
+    Effect.map(make(options), (cache) =>
+      Context.make(RedisCache, cache).pipe(Context.add(Cache.Cache, cache))
+    )
+  )
