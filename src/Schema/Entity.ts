@@ -4,8 +4,6 @@
  *
  * @since 0.1.0
  */
-import type { Schema } from "effect"
-
 /** @since 0.1.0 @category annotations */
 export const TableId: unique symbol = Symbol.for("effect-dal/Entity/table")
 /** @since 0.1.0 @category annotations */
@@ -35,9 +33,7 @@ const annotate =
  *
  * @since 0.1.0 @category annotations
  */
-export const table = (name: string): Schema.Annotations.Schema<unknown> & { readonly [TableId]: string } => ({
-  [TableId]: name
-})
+export const table = (name: string): { readonly [TableId]: string } => ({ [TableId]: name })
 
 /**
  * The column a field is stored in. Default: snake_case of the field name.
