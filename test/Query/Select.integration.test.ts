@@ -208,13 +208,11 @@ for (const db of testDatabases()) {
                 Runtime.runPromise(runtime)(
                   Effect.gen(function* () {
                     id++
-                    yield* sql.unsafe(
-                      `INSERT INTO ${textsTable} (id, body) VALUES (${id}, ?)`.replace(
-                        "?",
-                        db.dialect === "pg" ? "$1" : "?"
-                      ),
-                      [body]
-                    )
+                    const placeholders = db.dialect === "pg" ? "$1, $2" : "?, ?"
+                    yield* sql.unsafe(`INSERT INTO ${textsTable} (id, body) VALUES (${placeholders})`, [
+                      id,
+                      body
+                    ])
                     const byId = yield* Select.from(Text)
                       .where((t) => t.id.eq(id))
                       .get()
