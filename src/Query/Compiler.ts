@@ -17,6 +17,8 @@ import { QueryBuildError } from "./QueryError.js"
 export interface Compiled {
   readonly sql: string
   readonly params: ReadonlyArray<unknown>
+  /** The entity field each parameter is bound to, where known: middleware reads it (e.g. to redact sensitive values). */
+  readonly paramFields?: ReadonlyArray<EntityModel.FieldModel | undefined>
 }
 
 /** What compiling can fail with. @since 0.1.0 @category errors */
@@ -32,6 +34,8 @@ type Encoder = EntityModel.FieldModel["encode"]
  */
 export class Writer {
   readonly params: Array<unknown> = []
+  /** Parallel to `params`: the field a parameter is bound to, when the caller named it. */
+  readonly paramFields: Array<EntityModel.FieldModel | undefined> = []
   /** The table sources in scope, by alias (the root table also under `undefined`). */
   private readonly sources = new Map<
     string | undefined,
@@ -44,7 +48,8 @@ export class Writer {
     readonly registry: EntityRegistryService
   ) {}
 
-  param(value: unknown, encode?: Encoder): string {
+  /** Binds a value; pass the `field` it is written to or compared with so middleware can tell (e.g. sensitive). */
+  param(value: unknown, encode?: Encoder, field?: EntityModel.FieldModel): string {
     let bound = value
     if (encode !== undefined && value !== null && value !== undefined) {
       const encoded = encode(value)
@@ -57,6 +62,7 @@ export class Writer {
       bound = encoded.right
     }
     this.params.push(this.dialect.bind(bound))
+    this.paramFields.push(field)
     return this.dialect.placeholder(this.params.length)
   }
 
@@ -115,17 +121,17 @@ export const run = <A>(f: () => A): Either.Either<A, CompileError> => {
   }
 }
 
-/** The encoder of a column, when `node` is one; values compared with it are encoded through its schema. */
-const encoderOf = (w: Writer, node: ExprNode): Encoder =>
-  node._tag === "Column" ? w.column(node.source, node.field).field.encode : undefined
+/** The field of a column, when `node` is one; values compared with it are encoded through its schema. */
+const fieldOf = (w: Writer, node: ExprNode): EntityModel.FieldModel | undefined =>
+  node._tag === "Column" ? w.column(node.source, node.field).field : undefined
 
 const needsParens = (node: ExprNode) =>
   node._tag === "And" || node._tag === "Or" || (node._tag === "Binary" && isArithmetic(node.op))
 
 const isArithmetic = (op: string) => op === "+" || op === "-" || op === "*" || op === "/"
 
-const nested = (w: Writer, node: ExprNode, encode?: Encoder): string => {
-  const sql = expr(w, node, encode)
+const nested = (w: Writer, node: ExprNode, field?: EntityModel.FieldModel): string => {
+  const sql = expr(w, node, field)
   return needsParens(node) ? `(${sql})` : sql
 }
 
@@ -142,31 +148,31 @@ const rawSql = (w: Writer, sql: string, args: ReadonlyArray<unknown>): string =>
 }
 
 /**
- * Compiles an expression; `encode` applies to a bare value compared with a column.
+ * Compiles an expression; `field` is the column a bare value is compared with (its encoder applies).
  *
  * @since 0.1.0 @category compilers
  */
-export const expr = (w: Writer, node: ExprNode, encode?: Encoder): string => {
+export const expr = (w: Writer, node: ExprNode, field?: EntityModel.FieldModel): string => {
   switch (node._tag) {
     case "Column":
       return w.column(node.source, node.field).sql
     case "Value":
-      return w.param(node.value, encode)
+      return w.param(node.value, field?.encode, field)
     case "Binary": {
-      const enc = encoderOf(w, node.left) ?? encoderOf(w, node.right)
-      return `${nested(w, node.left, enc)} ${node.op} ${nested(w, node.right, enc)}`
+      const f = fieldOf(w, node.left) ?? fieldOf(w, node.right)
+      return `${nested(w, node.left, f)} ${node.op} ${nested(w, node.right, f)}`
     }
     case "In": {
       if (node.values.length === 0) return node.negated ? "1=1" : "1=0"
-      const enc = encoderOf(w, node.operand)
-      const values = node.values.map((v) => expr(w, v, enc)).join(", ")
+      const f = fieldOf(w, node.operand)
+      const values = node.values.map((v) => expr(w, v, f)).join(", ")
       return `${nested(w, node.operand)} ${node.negated ? "NOT IN" : "IN"} (${values})`
     }
     case "IsNull":
       return `${nested(w, node.operand)} ${node.negated ? "IS NOT NULL" : "IS NULL"}`
     case "Between": {
-      const enc = encoderOf(w, node.operand)
-      return `${nested(w, node.operand)} BETWEEN ${nested(w, node.low, enc)} AND ${nested(w, node.high, enc)}`
+      const f = fieldOf(w, node.operand)
+      return `${nested(w, node.operand)} BETWEEN ${nested(w, node.low, f)} AND ${nested(w, node.high, f)}`
     }
     case "And":
     case "Or": {
@@ -237,5 +243,5 @@ export const compile = (
   run(() => {
     const w = new Writer(dialect, registry)
     const { sql, model } = write(w)
-    return { statement: { sql, params: w.params }, model }
+    return { statement: { sql, params: w.params, paramFields: w.paramFields }, model }
   })
