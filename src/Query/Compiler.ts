@@ -17,7 +17,10 @@ import { QueryBuildError } from "./QueryError.js"
 export interface Compiled {
   readonly sql: string
   readonly params: ReadonlyArray<unknown>
-  /** The entity field each parameter is bound to, where known: middleware reads it (e.g. to redact sensitive values). */
+  /**
+   * The entity field each parameter is bound to (`undefined` where none): middleware reads it, e.g. to
+   * redact sensitive values. Absent when no parameter is bound to a known field.
+   */
   readonly paramFields?: ReadonlyArray<EntityModel.FieldModel | undefined>
 }
 
@@ -243,5 +246,9 @@ export const compile = (
   run(() => {
     const w = new Writer(dialect, registry)
     const { sql, model } = write(w)
-    return { statement: { sql, params: w.params, paramFields: w.paramFields }, model }
+    // Only when some parameter is bound to a known field: absent means "nothing known".
+    const statement: Compiled = w.paramFields.some((f) => f !== undefined)
+      ? { sql, params: w.params, paramFields: w.paramFields }
+      : { sql, params: w.params }
+    return { statement, model }
   })
