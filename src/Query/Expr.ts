@@ -6,6 +6,7 @@
  * @since 0.1.0
  */
 import type { Schema } from "effect"
+import type { SelectNode } from "./Ast.js"
 
 /** A node of the expression tree; the compiler turns it into SQL. @since 0.1.0 @category nodes */
 export type ExprNode =
@@ -29,6 +30,19 @@ export type ExprNode =
       readonly distinct: boolean
       readonly operand: ExprNode | undefined
     }
+  /** The value a conflicting INSERT proposed for a column (`excluded.col`, MySQL `VALUES(col)`). */
+  | { readonly _tag: "Excluded"; readonly field: string }
+  | {
+      readonly _tag: "InSubquery"
+      readonly negated: boolean
+      readonly operand: ExprNode
+      readonly query: SelectNode
+    }
+  | { readonly _tag: "Exists"; readonly negated: boolean; readonly query: SelectNode }
+  /** `ANY (subquery)` / `ALL (subquery)`: only valid on the right of a comparison. */
+  | { readonly _tag: "Quantified"; readonly quantifier: "ANY" | "ALL"; readonly query: SelectNode }
+  /** A scalar subquery: one column, at most one row. */
+  | { readonly _tag: "Subquery"; readonly query: SelectNode }
 
 /** @since 0.1.0 @category nodes */
 export type BinaryOp = "=" | "<>" | "<" | "<=" | ">" | ">=" | "LIKE" | "NOT LIKE" | "+" | "-" | "*" | "/"
@@ -45,6 +59,23 @@ export interface Ordering {
 
 /** A value or an expression of the same type. @since 0.1.0 @category models */
 export type Operand<A> = A | Expr<A>
+
+/** @since 0.1.0 @category symbols */
+export const SubqueryTypeId: unique symbol = Symbol.for("effect-dal/Expr/Subquery")
+
+/**
+ * A SELECT usable as a subquery; `V` is the type of its single column's values (a `Select` builder).
+ *
+ * @since 0.1.0 @category models
+ */
+export interface Subquery<out V> {
+  readonly [SubqueryTypeId]: { readonly _V: (_: never) => V }
+  readonly node: SelectNode
+}
+
+/** @since 0.1.0 @category guards */
+export const isSubquery = (u: unknown): u is Subquery<unknown> =>
+  typeof u === "object" && u !== null && SubqueryTypeId in u
 
 const isExpr = (u: unknown): u is Expr<unknown> => u instanceof Expr
 
@@ -91,13 +122,13 @@ export class Expr<A> {
   notLike(this: Expr<string | null | undefined>, pattern: Operand<string>): Predicate {
     return this.binary("NOT LIKE", pattern)
   }
-  /** `IN (...)`; an empty list matches nothing. */
-  in(values: Iterable<Operand<NonNullable<A>>>): Predicate {
-    return new Expr({ _tag: "In", negated: false, operand: this.node, values: Array.from(values, operand) })
+  /** `IN (...)` a list (an empty list matches nothing) or a one-column subquery. */
+  in(values: Iterable<Operand<NonNullable<A>>> | Subquery<NonNullable<A> | null>): Predicate {
+    return inNode(this.node, false, values)
   }
-  /** `NOT IN (...)`; an empty list matches everything. */
-  notIn(values: Iterable<Operand<NonNullable<A>>>): Predicate {
-    return new Expr({ _tag: "In", negated: true, operand: this.node, values: Array.from(values, operand) })
+  /** `NOT IN (...)` a list (an empty list matches everything) or a one-column subquery. */
+  notIn(values: Iterable<Operand<NonNullable<A>>> | Subquery<NonNullable<A> | null>): Predicate {
+    return inNode(this.node, true, values)
   }
   isNull(): Predicate {
     return new Expr({ _tag: "IsNull", negated: false, operand: this.node })
@@ -127,6 +158,13 @@ export class Expr<A> {
     return { _tag: "Ordering", expr: this.node, direction: "DESC" }
   }
 }
+
+const inNode = (node: ExprNode, negated: boolean, values: Iterable<unknown> | Subquery<unknown>): Predicate =>
+  new Expr(
+    isSubquery(values)
+      ? { _tag: "InSubquery", negated, operand: node, query: values.node }
+      : { _tag: "In", negated, operand: node, values: Array.from(values, operand) }
+  )
 
 /** An expression that yields a boolean. @since 0.1.0 @category models */
 export type Predicate = Expr<boolean>
@@ -179,6 +217,38 @@ export const columns = <A, I>(_schema: Schema.Schema<A, I, never>, source?: stri
     field: (name: string) => column(name, source)
   })
 
+/**
+ * The columns of an entity under a table alias (or its table name), for joins and correlated
+ * subqueries.
+ *
+ * @example
+ * const u = Expr.table(User, "u")
+ * const p = Expr.table(Post, "p")
+ * Select.from(User, "u").join(Post, "p", p.userId.eq(u.id))
+ * @since 0.1.0 @category constructors
+ */
+export const table = <A, I>(_schema: Schema.Schema<A, I, never>, alias: string): Columns<A> =>
+  columnsProxy<A>(alias)
+
+/**
+ * The values a conflicting INSERT proposed, by field: `excluded.col` on PostgreSQL and SQLite,
+ * `VALUES(col)` on MySQL/MariaDB. Used in `Insert.onConflictDoUpdate`.
+ *
+ * @since 0.1.0 @category constructors
+ */
+export const excludedProxy = <A>(): Columns<A> =>
+  new Proxy<Record<string, Expr<unknown>>>(
+    {},
+    {
+      get: (cache, field) => {
+        if (typeof field !== "string") return undefined
+        const created = cache[field] ?? new Expr({ _tag: "Excluded", field })
+        cache[field] = created
+        return created
+      }
+    }
+  ) as unknown as Columns<A>
+
 /** A bound value. @since 0.1.0 @category constructors */
 export const value = <A>(value: A): Expr<A> => new Expr({ _tag: "Value", value })
 
@@ -230,3 +300,32 @@ export const min = <A>(expr: Expr<A>): Expr<A | null> => aggregate("MIN", expr)
 
 /** `MAX(expr)`: the column's own type, null over no rows. @since 0.1.0 @category aggregates */
 export const max = <A>(expr: Expr<A>): Expr<A | null> => aggregate("MAX", expr)
+
+/** `EXISTS (subquery)`. @since 0.1.0 @category subqueries */
+export const exists = (query: Subquery<unknown>): Predicate =>
+  new Expr({ _tag: "Exists", negated: false, query: query.node })
+
+/** `NOT EXISTS (subquery)`. @since 0.1.0 @category subqueries */
+export const notExists = (query: Subquery<unknown>): Predicate =>
+  new Expr({ _tag: "Exists", negated: true, query: query.node })
+
+/**
+ * `ANY (subquery)`, for the right of a comparison: `c.age.gt(Expr.any(sub))`. PostgreSQL and
+ * MySQL/MariaDB; SQLite has no ANY/ALL and fails with `QueryBuildError` (use `in` or `exists`).
+ *
+ * @since 0.1.0 @category subqueries
+ */
+export const any = <V>(query: Subquery<V>): Expr<NonNullable<V>> =>
+  new Expr({ _tag: "Quantified", quantifier: "ANY", query: query.node })
+
+/** `ALL (subquery)`, for the right of a comparison; not on SQLite (see `any`). @since 0.1.0 @category subqueries */
+export const all = <V>(query: Subquery<V>): Expr<NonNullable<V>> =>
+  new Expr({ _tag: "Quantified", quantifier: "ALL", query: query.node })
+
+/**
+ * A scalar subquery `(SELECT ...)`: one column, at most one row; NULL when it finds none.
+ *
+ * @since 0.1.0 @category subqueries
+ */
+export const scalar = <V>(query: Subquery<V>): Expr<V | null> =>
+  new Expr({ _tag: "Subquery", query: query.node })

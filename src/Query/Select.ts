@@ -7,16 +7,33 @@
  *   .orderBy("lastName")
  *   .limit(20)
  *   .getMulti()
+ *
+ * @example
+ * const u = Expr.table(User, "u")
+ * const p = Expr.table(Post, "p")
+ * const titles = Select.from(User, "u")
+ *   .join(Post, "p", p.userId.eq(u.id))
+ *   .select({ name: u.firstName, title: p.title }, Schema.Struct({ name: Schema.String, title: Schema.String }))
+ *   .getMulti()
  * @since 0.1.0
  */
 import { Chunk, Effect, Either, Pipeable, Schema, Stream } from "effect"
 import type { EntityModel, EntitySchema } from "../Schema/EntityModel.js"
 import * as EntityRegistry from "../Schema/EntityRegistry.js"
-import type { SelectionNode, SelectNode } from "./Ast.js"
+import type { DerivedSource, FromSource, JoinKind, RowShape, SelectionNode, SelectNode } from "./Ast.js"
 import * as Compiler from "./Compiler.js"
 import type { Dialect } from "./Dialect.js"
 import { Executor, type ExecutorService, type QueryContext } from "./Executor.js"
-import { type Columns, columnsProxy, Expr, type ExprNode, type Ordering, type Predicate } from "./Expr.js"
+import {
+  type Columns,
+  columnsProxy,
+  Expr,
+  type ExprNode,
+  type Ordering,
+  type Predicate,
+  type Subquery,
+  SubqueryTypeId
+} from "./Expr.js"
 import { type DecodeError, NoRowsError, type QueryError } from "./QueryError.js"
 import * as RowDecoder from "./RowDecoder.js"
 
@@ -31,18 +48,78 @@ const defaultRegistry = EntityRegistry.make()
 const termNode = (source: string | undefined, term: string | Expr<unknown>): ExprNode =>
   typeof term === "string" ? { _tag: "Column", source, field: term } : term.node
 
-const isNumericAggregate = (node: ExprNode) =>
-  node._tag === "Aggregate" && (node.fn === "COUNT" || node.fn === "SUM" || node.fn === "AVG")
+const isNumericAggregate = (node: ExprNode): boolean => {
+  if (node._tag === "Aggregate") return node.fn === "COUNT" || node.fn === "SUM" || node.fn === "AVG"
+  // A scalar subquery of one COUNT/SUM/AVG is read as a number too.
+  const only = node._tag === "Subquery" ? node.query.selection : undefined
+  return only?.length === 1 && only[0] !== undefined && isNumericAggregate(only[0].expr)
+}
+
+/** The row shape of entity rows of `from` (a derived table keeps the shape of its own SELECT). */
+const shapeOf = (from: FromSource): RowShape =>
+  from._tag === "Table" ? { keyed: "column", schema: from.schema } : from.shape
+
+/** `USING (...)` columns: fields of the joined source, which both sides must have under one name. @since 0.1.0 @category models */
+export interface Using<K extends string> {
+  readonly _tag: "Using"
+  readonly fields: ReadonlyArray<K>
+}
+
+/**
+ * `JOIN ... USING (columns)`, named by fields of the joined source.
+ *
+ * @since 0.1.0 @category constructors
+ */
+export const using = <K extends string>(...fields: readonly [K, ...ReadonlyArray<K>]): Using<K> => ({
+  _tag: "Using",
+  fields
+})
+
+/**
+ * A join condition: a predicate, a function of the joined source's and the root's columns, or `using(...)`.
+ *
+ * @since 0.1.0 @category models
+ */
+export type JoinOn<A, B> =
+  | Predicate
+  | ((joined: Columns<B>, root: Columns<A>) => Predicate)
+  | Using<keyof B & string>
+
+type AnyJoinOn = Predicate | ((joined: never, root: never) => Predicate) | Using<string>
+
+/**
+ * A SELECT turned into a named derived table (`(SELECT ...) AS "t"`) for `Select.from` or a join.
+ * Its columns are the fields (or aliases) its SELECT names.
+ *
+ * @since 0.1.0 @category models
+ */
+export class DerivedTable<Out> {
+  constructor(
+    readonly source: DerivedSource,
+    readonly decoder: RowDecoder.RowDecoder<Out>
+  ) {}
+
+  /** Its columns, qualified by its alias, for select lists and conditions of the outer query. */
+  get columns(): Columns<Out> {
+    return columnsProxy<Out>(this.source.alias)
+  }
+}
+
+const variance: { readonly _V: (_: never) => never } = { _V: (_) => _ }
 
 /**
  * A SELECT over entity `A` whose rows decode to `Out`.
  *
  * @since 0.1.0 @category models
  */
-export class SelectBuilder<A, Out> implements Pipeable.Pipeable {
+export class SelectBuilder<A, Out> implements Pipeable.Pipeable, Subquery<Out[keyof Out]> {
+  readonly [SubqueryTypeId]: { readonly _V: (_: never) => Out[keyof Out] } = variance
+
   constructor(
     readonly node: SelectNode,
-    readonly decoder: RowDecoder.RowDecoder<Out>
+    readonly decoder: RowDecoder.RowDecoder<Out>,
+    /** How rows are keyed and which schema they follow: what a derived table made of this needs. */
+    readonly shape: RowShape = shapeOf(node.from)
   ) {}
 
   pipe() {
@@ -51,7 +128,7 @@ export class SelectBuilder<A, Out> implements Pipeable.Pipeable {
   }
 
   private with(patch: Partial<SelectNode>): SelectBuilder<A, Out> {
-    return new SelectBuilder({ ...this.node, ...patch }, this.decoder)
+    return new SelectBuilder({ ...this.node, ...patch }, this.decoder, this.shape)
   }
 
   private get cols(): Columns<A> {
@@ -76,13 +153,19 @@ export class SelectBuilder<A, Out> implements Pipeable.Pipeable {
     const selection = fields.map(
       (field): SelectionNode => ({ expr: { _tag: "Column", source, field }, alias: undefined })
     )
-    const all = (this.node.from.schema as EntitySchema).fields
+    const shape = shapeOf(this.node.from)
+    // A derived table's schema may be any projection schema; a field it does not list decodes as is.
+    const all: Schema.Struct.Fields = (shape.schema as Partial<EntitySchema>).fields ?? {}
     // An entity's fields need no context (EntitySchema has R = never), so neither does a subset.
     const picked = Schema.Struct(
-      Object.fromEntries(fields.flatMap((f) => (all[f] === undefined ? [] : [[f, all[f]]])))
+      Object.fromEntries(fields.map((f) => [f, all[f] ?? Schema.Unknown]))
     ) as unknown as Schema.Schema.AnyNoContext
     const decode: RowDecoder.Decode<Pick<A, K>> = Schema.decodeUnknownEither(picked)
-    return new SelectBuilder<A, Pick<A, K>>({ ...this.node, selection }, RowDecoder.entity(decode, fields))
+    return new SelectBuilder<A, Pick<A, K>>(
+      { ...this.node, selection },
+      shape.keyed === "column" ? RowDecoder.entity(decode, fields) : RowDecoder.projection(decode, new Set()),
+      { keyed: shape.keyed, schema: picked }
+    )
   }
 
   /**
@@ -98,8 +181,79 @@ export class SelectBuilder<A, Out> implements Pipeable.Pipeable {
     const numeric = new Set(entries.filter(([, e]) => isNumericAggregate(e.node)).map(([alias]) => alias))
     return new SelectBuilder<A, O>(
       { ...this.node, selection: entries.map(([alias, e]) => ({ expr: e.node, alias })) },
-      RowDecoder.projection(Schema.decodeUnknownEither(schema), numeric)
+      RowDecoder.projection(Schema.decodeUnknownEither(schema), numeric),
+      { keyed: "alias", schema }
     )
+  }
+
+  private addJoin(
+    kind: JoinKind,
+    target: Schema.Schema.AnyNoContext | DerivedTable<unknown>,
+    second: string | AnyJoinOn,
+    third: AnyJoinOn | undefined
+  ): SelectBuilder<A, Out> {
+    const source: FromSource =
+      target instanceof DerivedTable
+        ? target.source
+        : { _tag: "Table", schema: target, alias: typeof second === "string" ? second : undefined }
+    const on = (typeof second === "string" ? third : second) as AnyJoinOn
+    const condition =
+      typeof on === "function"
+        ? {
+            on: (on as (j: Columns<unknown>, r: Columns<A>) => Predicate)(
+              columnsProxy(source.alias),
+              this.cols
+            ).node,
+            using: undefined
+          }
+        : on instanceof Expr
+          ? { on: on.node, using: undefined }
+          : { on: undefined, using: on.fields }
+    return this.with({ joins: [...(this.node.joins ?? []), { kind, source, ...condition }] })
+  }
+
+  /**
+   * `INNER JOIN` an entity's table under `alias`, or a derived table, `ON` a predicate or `USING` columns.
+   * Columns of the root are then written qualified; reach the joined table through `Expr.table`.
+   */
+  join<B, I>(schema: EntitySchema<B, I>, alias: string, on: JoinOn<A, B>): SelectBuilder<A, Out>
+  join<B>(table: DerivedTable<B>, on: JoinOn<A, B>): SelectBuilder<A, Out>
+  join(
+    target: Schema.Schema.AnyNoContext | DerivedTable<unknown>,
+    second: string | AnyJoinOn,
+    third?: AnyJoinOn
+  ): SelectBuilder<A, Out> {
+    return this.addJoin("INNER", target, second, third)
+  }
+
+  /** `LEFT JOIN`: like `join`; the joined columns are NULL where nothing matches. */
+  leftJoin<B, I>(schema: EntitySchema<B, I>, alias: string, on: JoinOn<A, B>): SelectBuilder<A, Out>
+  leftJoin<B>(table: DerivedTable<B>, on: JoinOn<A, B>): SelectBuilder<A, Out>
+  leftJoin(
+    target: Schema.Schema.AnyNoContext | DerivedTable<unknown>,
+    second: string | AnyJoinOn,
+    third?: AnyJoinOn
+  ): SelectBuilder<A, Out> {
+    return this.addJoin("LEFT", target, second, third)
+  }
+
+  /** `RIGHT JOIN`: like `join`; the root's columns are NULL where nothing matches. */
+  rightJoin<B, I>(schema: EntitySchema<B, I>, alias: string, on: JoinOn<A, B>): SelectBuilder<A, Out>
+  rightJoin<B>(table: DerivedTable<B>, on: JoinOn<A, B>): SelectBuilder<A, Out>
+  rightJoin(
+    target: Schema.Schema.AnyNoContext | DerivedTable<unknown>,
+    second: string | AnyJoinOn,
+    third?: AnyJoinOn
+  ): SelectBuilder<A, Out> {
+    return this.addJoin("RIGHT", target, second, third)
+  }
+
+  /**
+   * This SELECT as a derived table named `alias`, for `Select.from` or a join. Every selected
+   * expression must be named (`columns(...)` or the keys of `select(...)`).
+   */
+  as(alias: string): DerivedTable<Out> {
+    return new DerivedTable({ _tag: "Derived", select: this.node, alias, shape: this.shape }, this.decoder)
   }
 
   distinct(distinct = true): SelectBuilder<A, Out> {
@@ -179,27 +333,32 @@ export class SelectBuilder<A, Out> implements Pipeable.Pipeable {
     )
   }
 
-  /** Every row. */
-  getMulti(): Effect.Effect<ReadonlyArray<Out>, SelectError, Executor> {
+  private run(): Effect.Effect<
+    { readonly rows: ReadonlyArray<Out>; readonly model: EntityModel },
+    SelectError,
+    Executor
+  > {
     return Effect.flatMap(Executor, (ex) =>
       Effect.flatMap(this.context(ex), ({ ctx, model }) =>
-        Effect.flatMap(ex.execute(ctx), (result) => this.decoder.decode(result.rows, model))
+        Effect.flatMap(ex.execute(ctx), (result) =>
+          Effect.map(this.decoder.decode(result.rows, model), (rows) => ({ rows, model }))
+        )
       )
     )
+  }
+
+  /** Every row. */
+  getMulti(): Effect.Effect<ReadonlyArray<Out>, SelectError, Executor> {
+    return Effect.map(this.run(), ({ rows }) => rows)
   }
 
   /** The first row (LIMIT 1 unless a limit is set), or `NoRowsError`. */
   get(): Effect.Effect<Out, SelectError | NoRowsError, Executor> {
     const one = this.node.limit === undefined ? this.limit(1) : this
-    return Effect.flatMap(one.getMulti(), (rows) => {
+    return Effect.flatMap(one.run(), ({ rows, model }) => {
       const first = rows[0]
       return rows.length === 0 || first === undefined
-        ? Effect.flatMap(Executor, (ex) =>
-            Effect.flatMap(
-              ex.session.registry.get(this.node.from.schema),
-              (m) => new NoRowsError({ table: m.table })
-            )
-          )
+        ? new NoRowsError({ table: model.table })
         : Effect.succeed(first)
     })
   }
@@ -221,24 +380,32 @@ export class SelectBuilder<A, Out> implements Pipeable.Pipeable {
   }
 }
 
+const selectFrom = (from: FromSource): SelectNode => ({
+  _tag: "Select",
+  from,
+  selection: undefined,
+  distinct: false,
+  where: undefined,
+  groupBy: [],
+  having: undefined,
+  orderBy: [],
+  limit: undefined,
+  offset: undefined
+})
+
 /**
- * A SELECT of every mapped column of `schema`'s table, optionally aliased.
+ * A SELECT of every mapped column of `schema`'s table, optionally aliased; or of every column of a
+ * derived table (`sub.as("t")`), whose rows decode as the subquery's did.
  *
  * @since 0.1.0 @category constructors
  */
-export const from = <A, I>(schema: EntitySchema<A, I>, alias?: string): SelectBuilder<A, A> =>
-  new SelectBuilder<A, A>(
-    {
-      _tag: "Select",
-      from: { _tag: "Table", schema, alias },
-      selection: undefined,
-      distinct: false,
-      where: undefined,
-      groupBy: [],
-      having: undefined,
-      orderBy: [],
-      limit: undefined,
-      offset: undefined
-    },
-    RowDecoder.entity<A>()
-  )
+export function from<A, I>(schema: EntitySchema<A, I>, alias?: string): SelectBuilder<A, A>
+export function from<Out>(table: DerivedTable<Out>): SelectBuilder<Out, Out>
+export function from<A, I>(
+  source: EntitySchema<A, I> | DerivedTable<A>,
+  alias?: string
+): SelectBuilder<A, A> {
+  return source instanceof DerivedTable
+    ? new SelectBuilder<A, A>(selectFrom(source.source), source.decoder)
+    : new SelectBuilder<A, A>(selectFrom({ _tag: "Table", schema: source, alias }), RowDecoder.entity<A>())
+}
