@@ -1,0 +1,72 @@
+/**
+ * Building blocks for query middleware. The `Middleware` type itself lives in `Query/Executor`
+ * (`(next: Handler) => Handler`); these helpers build the common shapes: an observer that sees every
+ * outcome with its duration, a middleware limited to some queries, and a Layer for a middleware that
+ * is built from services (its requirements and construction errors show in the Layer's type).
+ *
+ * @since 0.1.0
+ */
+import { Clock, Duration, Effect, type Exit, Layer, type Scope } from "effect"
+import * as Executor from "../Query/Executor.js"
+import type { QueryError } from "../Query/QueryError.js"
+
+/** @since 0.1.0 @category models */
+export type Middleware = Executor.Middleware
+
+/** What an observer sees once a query has finished. @since 0.1.0 @category models */
+export interface Outcome {
+  readonly ctx: Executor.QueryContext
+  /** Success, failure, or interruption (e.g. by an outer timeout). */
+  readonly exit: Exit.Exit<Executor.QueryResult, QueryError>
+  /** Measured with Effect's Clock, so `TestClock` drives it in tests. */
+  readonly duration: Duration.Duration
+}
+
+/**
+ * A middleware that runs `f` after every query, whatever its exit, and leaves the result untouched.
+ *
+ * @since 0.1.0 @category constructors
+ */
+export const observe =
+  (f: (outcome: Outcome) => Effect.Effect<void>): Middleware =>
+  (next) =>
+  (ctx) =>
+    Effect.flatMap(Clock.currentTimeNanos, (start) =>
+      Effect.onExit(next(ctx), (exit) =>
+        Effect.flatMap(Clock.currentTimeNanos, (end) =>
+          f({ ctx, exit, duration: Duration.nanos(end - start) })
+        )
+      )
+    )
+
+/**
+ * Applies `middleware` only to the queries `predicate` accepts; the others go straight to `next`.
+ *
+ * @example
+ * const selectTimeout = Middleware.when((ctx) => ctx.type === "SELECT", Timeout.make("2 seconds"))
+ * @since 0.1.0 @category combinators
+ */
+export const when =
+  (predicate: (ctx: Executor.QueryContext) => boolean, middleware: Middleware): Middleware =>
+  (next) => {
+    const wrapped = middleware(next)
+    return (ctx) => (predicate(ctx) ? wrapped(ctx) : next(ctx))
+  }
+
+/**
+ * A Layer wrapping the Executor below it in a middleware built by an effect (e.g. one that reads a
+ * service). The effect runs once, when the Layer is built; a scoped effect lives as long as the Layer.
+ *
+ * @example
+ * const layer = Middleware.layerEffect(Effect.map(ChangeFeed, ChangeCapture.make))
+ * @since 0.1.0 @category layers
+ */
+export const layerEffect = <E, R>(
+  middleware: Effect.Effect<Middleware, E, R>
+): Layer.Layer<Executor.Executor, E, Executor.Executor | Exclude<R, Scope.Scope>> =>
+  Layer.scoped(
+    Executor.Executor,
+    Effect.flatMap(middleware, (mw) =>
+      Effect.map(Executor.Executor, (ex) => ({ ...ex, execute: Executor.applyMiddleware(ex.execute, [mw]) }))
+    )
+  )
