@@ -34,11 +34,45 @@ export interface Output {
 
 type Helper = "Int64" | "Int64String" | "Bool" | "Timestamp" | "Json" | "Optional" | "Record" | "List" | "Map"
 
+/** A helper that is a union of schemas, laid out for whatever name `Schema` is imported under. */
+const unionHelper =
+  (comment: string, name: string, members: ReadonlyArray<string>) =>
+  (schema: string): Layout.Doc => [
+    comment,
+    Layout.hardline,
+    Layout.assignment(
+      `const ${name}`,
+      " =",
+      Layout.call(
+        `${schema}.Union`,
+        members.map((member) => `${schema}.${member}`)
+      )
+    )
+  ]
+
+/**
+ * Helpers written out; their lines stay within the width under either import name, which the
+ * naming fixture checks (it uses every helper with `Schema` imported as `Schema$`).
+ */
+const fixedHelper =
+  (text: string) =>
+  (schema: string): Layout.Doc =>
+    Layout.lines(schema === "Schema" ? text : text.replace(/\bSchema\./g, () => `${schema}.`))
+
 /** Declared once per file that uses them; `$` cannot occur in a protobuf name, so they never collide. */
-const helperSource: Record<Helper, string> = {
-  Int64: `/** int64 as bigint: read from a bigint, a safe integer or a decimal string; written as a decimal string. */
-const $Int64 = Schema.Union(Schema.BigInt, Schema.BigIntFromNumber, Schema.BigIntFromSelf)`,
-  Int64String: `/** int64 as decimal digits: read from a string, a safe integer or a bigint; written as the string. */
+const helperSource: Record<Helper, (schema: string) => Layout.Doc> = {
+  Int64: unionHelper(
+    "/** int64 as bigint: read from a bigint, a safe integer or a decimal string; written as a decimal string. */",
+    "$Int64",
+    ["BigInt", "BigIntFromNumber", "BigIntFromSelf"]
+  ),
+  Timestamp: unionHelper(
+    "/** google.protobuf.Timestamp: read from an ISO string, a Date or epoch milliseconds; written as ISO. */",
+    "$Timestamp",
+    ["DateTimeUtc", "DateTimeUtcFromDate", "DateTimeUtcFromNumber"]
+  ),
+  Int64String:
+    fixedHelper(`/** int64 as decimal digits: read from a string, a safe integer or a bigint; written as the string. */
 const $Int64String = Schema.Union(
   Schema.String,
   Schema.transform(Schema.Union(Schema.BigIntFromNumber, Schema.BigIntFromSelf), Schema.String, {
@@ -46,8 +80,8 @@ const $Int64String = Schema.Union(
     decode: (n) => \`\${n}\`,
     encode: (s) => BigInt(s)
   })
-).pipe(Schema.pattern(/^-?\\d+$/))`,
-  Bool: `/** bool: read from 0/1 (SQLite, MySQL) or a boolean (PostgreSQL); written as 0/1, which all accept. */
+).pipe(Schema.pattern(/^-?\\d+$/))`),
+  Bool: fixedHelper(`/** bool: read from 0/1 (SQLite, MySQL) or a boolean (PostgreSQL); written as 0/1, which all accept. */
 const $Bool = Schema.Union(
   Schema.transform(Schema.Literal(0, 1), Schema.Boolean, {
     strict: true,
@@ -55,21 +89,19 @@ const $Bool = Schema.Union(
     encode: (b) => (b ? 1 : 0)
   }),
   Schema.Boolean
-)`,
-  Timestamp: `/** google.protobuf.Timestamp: read from an ISO string, a Date or epoch milliseconds; written as ISO. */
-const $Timestamp = Schema.Union(Schema.DateTimeUtc, Schema.DateTimeUtcFromDate, Schema.DateTimeUtcFromNumber)`,
-  Json: `/** A message, list or map in one column: JSON text, or a JSON value the driver already parsed. */
-const $Json = <A, I>(schema: Schema.Schema<A, I>) => Schema.Union(Schema.parseJson(schema), schema)`,
-  Optional: `/** A field with presence: absent in memory, NULL in the database. */
-const $Optional = <A, I>(schema: Schema.Schema<A, I>) => Schema.optionalWith(schema, { nullable: true })`,
-  Record: `/** A map's value: a JSON object has string keys, whatever the proto key type. */
-const $Record = <A, I>(value: Schema.Schema<A, I>) => Schema.Record({ key: Schema.String, value })`,
-  List: `/** A repeated field stored as JSON; NULL or absent reads as the empty list. */
+)`),
+  Json: fixedHelper(`/** A message, list or map in one column: JSON text, or a JSON value the driver already parsed. */
+const $Json = <A, I>(schema: Schema.Schema<A, I>) => Schema.Union(Schema.parseJson(schema), schema)`),
+  Optional: fixedHelper(`/** A field with presence: absent in memory, NULL in the database. */
+const $Optional = <A, I>(schema: Schema.Schema<A, I>) => Schema.optionalWith(schema, { nullable: true })`),
+  Record: fixedHelper(`/** A map's value: a JSON object has string keys, whatever the proto key type. */
+const $Record = <A, I>(value: Schema.Schema<A, I>) => Schema.Record({ key: Schema.String, value })`),
+  List: fixedHelper(`/** A repeated field stored as JSON; NULL or absent reads as the empty list. */
 const $List = <A, I>(item: Schema.Schema<A, I>) =>
-  Schema.optionalWith($Json(Schema.Array(item)), { nullable: true, default: () => [] })`,
-  Map: `/** A map field stored as a JSON object; NULL or absent reads as the empty map. */
+  Schema.optionalWith($Json(Schema.Array(item)), { nullable: true, default: () => [] })`),
+  Map: fixedHelper(`/** A map field stored as a JSON object; NULL or absent reads as the empty map. */
 const $Map = <A, I>(value: Schema.Schema<A, I>) =>
-  Schema.optionalWith($Json($Record(value)), { nullable: true, default: () => ({}) })`
+  Schema.optionalWith($Json($Record(value)), { nullable: true, default: () => ({}) })`)
 }
 
 /** Emission order; `$List` and `$Map` call `$Json`, `$Map` calls `$Record`. */
@@ -519,9 +551,10 @@ export const render = (
     options,
     helpers: new Set(),
     imports: new Map(),
-    taken: new Set([...localNames, "Schema", "Entity"]),
-    schema: localNames.includes("Schema") ? "$Schema" : "Schema",
-    entity: localNames.includes("Entity") ? "$Entity" : "Entity"
+    taken: new Set([...localNames, "Schema", "Entity", "Schema$", "Entity$"]),
+    // Capitalised aliases: Biome lays out `Schema$.X(...)` chains like `Schema.X(...)` ones.
+    schema: localNames.includes("Schema") ? "Schema$" : "Schema",
+    entity: localNames.includes("Entity") ? "Entity$" : "Entity"
   }
   const errors: Array<CodegenError.CodegenError> = recursionErrors(messages)
   const declarations: Array<Layout.Doc> = enums.map((desc) => renderEnum(ctx, desc))
@@ -533,14 +566,14 @@ export const render = (
   if (errors.length > 0) return Either.left(errors)
 
   const imports = [
-    { specifier: "effect", names: [ctx.schema === "Schema" ? "Schema" : "Schema as $Schema"] },
+    { specifier: "effect", names: [ctx.schema === "Schema" ? "Schema" : "Schema as Schema$"] },
     // A file with only enums has no use for Entity, and an unused import fails lint.
     ...(messages.length === 0
       ? []
       : [
           {
             specifier: entityImport(output, options.importPath),
-            names: [ctx.entity === "Entity" ? "Entity" : "Entity as $Entity"]
+            names: [ctx.entity === "Entity" ? "Entity" : "Entity as Entity$"]
           }
         ]),
     ...[...ctx.imports.entries()].map(([specifier, names]) => ({
@@ -554,13 +587,7 @@ export const render = (
   )
   const helpers = helperOrder
     .filter((helper) => ctx.helpers.has(helper))
-    .map((helper) =>
-      Layout.lines(
-        ctx.schema === "Schema"
-          ? helperSource[helper]
-          : helperSource[helper].replace(/\bSchema\./g, "$Schema.")
-      )
-    )
+    .map((helper) => helperSource[helper](ctx.schema))
   const importDocs = imports.map(({ names, specifier }) => importDoc(names, specifier))
   const blocks: Array<Layout.Doc> = [Layout.join(Layout.hardline, importDocs), ...helpers, ...declarations]
   const content = Layout.render(
