@@ -1,0 +1,178 @@
+import * as SqlClient from "@effect/sql/SqlClient"
+import { assert, describe, layer } from "@effect/vitest"
+import { Duration, Effect, Fiber, Layer, Ref, Schema, TestClock } from "effect"
+import * as Database from "../../src/Layers/Database.js"
+import * as QueryLog from "../../src/Middleware/QueryLog.js"
+import * as Executor from "../../src/Query/Executor.js"
+import * as Select from "../../src/Query/Select.js"
+import * as Entity from "../../src/Schema/Entity.js"
+import { uniqueName } from "../support/databases.js"
+import { captureLogs, delay, execute, handMadeTransaction, session, statement } from "./support.js"
+
+const table = uniqueName("querylog_accounts")
+
+class Account extends Schema.Class<Account>("Account")(
+  {
+    id: Schema.Number,
+    login: Schema.String,
+    password: Schema.String.pipe(Entity.sensitive)
+  },
+  Entity.table(table)
+) {}
+
+const fixtures = Layer.effectDiscard(
+  Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    Effect.zipRight(
+      sql.unsafe(
+        `CREATE TABLE ${table} (id INTEGER PRIMARY KEY, login TEXT NOT NULL, password TEXT NOT NULL)`
+      ),
+      sql.unsafe(`INSERT INTO ${table} VALUES (1, 'ann', 'hunter2'), (2, 'bob', 'swordfish')`)
+    )
+  )
+)
+
+const database = Layer.provideMerge(fixtures, Database.layer({ url: "sqlite::memory:" }))
+
+/** Runs `effect` through QueryLog with a sink that keeps every entry. */
+const withEntries = <A, E, R>(effect: Effect.Effect<A, E, R>, options: QueryLog.Options = {}) =>
+  Effect.gen(function* () {
+    const entries = yield* Ref.make<ReadonlyArray<QueryLog.Entry>>([])
+    const sink = (entry: QueryLog.Entry) => Ref.update(entries, (all) => [...all, entry])
+    const result = yield* Executor.withMiddleware(QueryLog.make({ ...options, sink }))(effect)
+    return { result, entries: yield* Ref.get(entries) }
+  })
+
+describe("QueryLog", () => {
+  layer(database)((it) => {
+    it.effect(
+      "the default sink logs the SQL with parameters, duration and rows through Effect's logger",
+      () =>
+        Effect.gen(function* () {
+          const capture = captureLogs()
+          const fiber = yield* Effect.fork(
+            Effect.provide(
+              Executor.withMiddleware(QueryLog.make())(
+                Select.from(Account)
+                  .where((a) => a.login.eq("ann"))
+                  .getMulti()
+              ),
+              Layer.merge(capture.layer, Executor.layerMiddleware(delay("25 millis")))
+            )
+          )
+          yield* TestClock.adjust("25 millis")
+          yield* Fiber.join(fiber)
+          assert.deepStrictEqual(capture.lines, [
+            {
+              level: "INFO",
+              message: `SELECT "id", "login", "password" FROM "${table}" WHERE "login" = ?`,
+              annotations: {
+                "query.type": "SELECT",
+                "query.table": table,
+                "query.params": ["ann"],
+                "query.durationMillis": 25,
+                "query.rows": 1
+              }
+            }
+          ])
+        })
+    )
+
+    it.effect("values bound to sensitive fields are redacted; others are not", () =>
+      Effect.gen(function* () {
+        const { entries } = yield* withEntries(
+          Select.from(Account)
+            .where((a) => a.login.eq("ann"))
+            .where((a) => a.password.in(["hunter2", "swordfish"]))
+            .limit(5)
+            .getMulti()
+        )
+        assert.deepStrictEqual(entries[0]?.params, ["ann", QueryLog.redacted, QueryLog.redacted, 5])
+        assert.strictEqual(entries[0]?.rows, 1)
+      })
+    )
+
+    it.effect("redaction can be turned off", () =>
+      Effect.gen(function* () {
+        const { entries } = yield* withEntries(
+          Select.from(Account)
+            .where((a) => a.password.eq("hunter2"))
+            .getMulti(),
+          { redactSensitive: false }
+        )
+        assert.deepStrictEqual(entries[0]?.params, ["hunter2"])
+      })
+    )
+
+    it.effect(
+      "a statement whose parameters are not tied to fields is redacted whole when its entity has sensitive fields",
+      () =>
+        Effect.gen(function* () {
+          const s = yield* session
+          const model = s.registry.get(Account)
+          if (model._tag === "Left") return assert.fail(model.left.message)
+          const raw = statement(s, `SELECT * FROM ${table} WHERE password = ? AND id = ?`, ["hunter2", 1], {
+            model: model.right,
+            table
+          })
+          const { entries } = yield* withEntries(execute(raw))
+          assert.deepStrictEqual(entries[0]?.params, [QueryLog.redacted, QueryLog.redacted])
+          const plain = statement(s, "SELECT ? AS x", ["visible"])
+          const { entries: plainEntries } = yield* withEntries(execute(plain))
+          assert.deepStrictEqual(plainEntries[0]?.params, ["visible"])
+        })
+    )
+
+    it.effect("a write reports rows affected; the transaction it ran in is named", () =>
+      Effect.gen(function* () {
+        const s = yield* session
+        const { entries } = yield* withEntries(
+          handMadeTransaction(
+            execute(
+              statement(s, `UPDATE ${table} SET login = ? WHERE id = ?`, ["ann2", 1], {
+                type: "UPDATE",
+                table
+              })
+            )
+          )
+        )
+        assert.strictEqual(entries[0]?.rowsAffected, 1)
+        assert.strictEqual(entries[0]?.rows, undefined)
+        assert.strictEqual(entries[0]?.transaction, "hand-made")
+      })
+    )
+
+    it.effect("a failed query is logged at Warning with its error, and still fails", () =>
+      Effect.gen(function* () {
+        const capture = captureLogs()
+        const s = yield* session
+        const error = yield* Effect.provide(
+          Executor.withMiddleware(QueryLog.make())(execute(statement(s, "SELECT * FROM missing_table"))),
+          capture.layer
+        ).pipe(Effect.flip)
+        assert.strictEqual(error._tag, "SqlError")
+        assert.strictEqual(capture.lines.length, 1)
+        assert.strictEqual(capture.lines[0]?.level, "WARN")
+        assert.include(String(capture.lines[0]?.annotations["query.error"]), "no such table")
+      })
+    )
+
+    it.effect("an interrupted query is reported as interrupted", () =>
+      Effect.gen(function* () {
+        const entries = yield* Ref.make<ReadonlyArray<QueryLog.Entry>>([])
+        const sink = (entry: QueryLog.Entry) => Ref.update(entries, (all) => [...all, entry])
+        const s = yield* session
+        const fiber = yield* Effect.fork(
+          Effect.provide(
+            execute(statement(s, "SELECT 1")),
+            Executor.layerMiddleware(QueryLog.make({ sink }), delay("1 hour"))
+          )
+        )
+        yield* TestClock.adjust("1 second")
+        yield* Fiber.interrupt(fiber)
+        const [entry] = yield* Ref.get(entries)
+        assert.isTrue(entry?.interrupted)
+        assert.strictEqual(Duration.toSeconds(entry?.duration ?? Duration.zero), 1)
+      })
+    )
+  })
+})
