@@ -201,6 +201,10 @@ export const make = <R = never>(
         if (performance.now() - started >= timeBudgetMs) return
       }
     }
+    const overEntries = (self: Entry | undefined) =>
+      self === undefined && maxEntries !== undefined && map.size >= maxEntries
+    const overBytes = (self: Entry | undefined, size: number) =>
+      maxBytes !== undefined && bytes - (self?.size ?? 0) + size > maxBytes
     /**
      * Frees room for an entry of `size` bytes (a new key when `self` is undefined), or says why it cannot.
      * `lru` evicts from the least recent end; `reject` first reclaims expired entries with one sweep.
@@ -208,19 +212,19 @@ export const make = <R = never>(
     const makeRoom = (key: string, size: number, self: Entry | undefined): CacheFullError | undefined => {
       if (maxBytes !== undefined && size > maxBytes)
         return new CacheFullError({ key, limit: "bytes", max: maxBytes })
-      const overEntries = () => self === undefined && maxEntries !== undefined && map.size >= maxEntries
-      const overBytes = () => maxBytes !== undefined && bytes - (self?.size ?? 0) + size > maxBytes
-      if (!overEntries() && !overBytes()) return undefined
+      if (!overEntries(self) && !overBytes(self, size)) return undefined
       if (!lru) {
         sweepOnce()
-        if (maxEntries !== undefined && overEntries())
+        if (maxEntries !== undefined && overEntries(self)) {
           return new CacheFullError({ key, limit: "entries", max: maxEntries })
-        if (maxBytes !== undefined && overBytes())
+        }
+        if (maxBytes !== undefined && overBytes(self, size)) {
           return new CacheFullError({ key, limit: "bytes", max: maxBytes })
+        }
         return undefined
       }
       const now = clock.unsafeCurrentTimeMillis()
-      while ((overEntries() || overBytes()) && tail !== undefined && tail !== self) {
+      while ((overEntries(self) || overBytes(self, size)) && tail !== undefined && tail !== self) {
         remove(tail, isExpired(tail, now) ? "expired" : "capacity")
       }
       return undefined
