@@ -23,8 +23,8 @@ export interface Options {
   readonly capacity: number
   /**
    * What closing does with accepted work: `drain` (default) runs every queued task and waits for the
-   * running ones; `discard` drops the queued ones and interrupts the running ones, whose handles then
-   * fail with `TaskPoolClosedError`.
+   * running ones (a task that never ends keeps the close waiting); `discard` drops the queued ones and
+   * interrupts the running ones, whose handles then fail with `TaskPoolClosedError`.
    */
   readonly onClose?: "drain" | "discard"
 }
