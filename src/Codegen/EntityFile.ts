@@ -32,7 +32,17 @@ export interface Output {
   readonly content: string
 }
 
-type Helper = "Int64" | "Int64String" | "Bool" | "Timestamp" | "Json" | "Optional" | "Record" | "List" | "Map"
+type Helper =
+  | "Int64"
+  | "Int64String"
+  | "Bool"
+  | "Bytes"
+  | "Timestamp"
+  | "Json"
+  | "Optional"
+  | "Record"
+  | "List"
+  | "Map"
 
 /** A helper that is a union of schemas, laid out for whatever name `Schema` is imported under. */
 const unionHelper =
@@ -90,6 +100,17 @@ const $Bool = Schema.Union(
   }),
   Schema.Boolean
 )`),
+  Bytes:
+    fixedHelper(`/** bytes: read from binary or base64 text; written as a Buffer (drivers bind it) that JSON turns into base64. */
+const $Bytes = Schema.Union(
+  Schema.transform(Schema.Uint8ArrayFromSelf, Schema.Uint8ArrayFromSelf, {
+    strict: true,
+    decode: (bytes) => bytes,
+    encode: (bytes) =>
+      Object.assign(Buffer.from(bytes), { toJSON: () => Buffer.from(bytes).toString("base64") })
+  }),
+  Schema.Uint8ArrayFromBase64
+)`),
   Json: fixedHelper(`/** A message, list or map in one column: JSON text, or a JSON value the driver already parsed. */
 const $Json = <A, I>(schema: Schema.Schema<A, I>) => Schema.Union(Schema.parseJson(schema), schema)`),
   Optional: fixedHelper(`/** A field with presence: absent in memory, NULL in the database. */
@@ -109,6 +130,7 @@ const helperOrder: ReadonlyArray<Helper> = [
   "Int64",
   "Int64String",
   "Bool",
+  "Bytes",
   "Timestamp",
   "Json",
   "Optional",
@@ -223,7 +245,7 @@ const scalarSchema = (ctx: Context, scalar: ScalarType, longAsString: boolean): 
     case ScalarType.STRING:
       return `${S}.String`
     case ScalarType.BYTES:
-      return `${S}.Uint8ArrayFromSelf`
+      return use(ctx, "Bytes")
     case ScalarType.BOOL:
       return use(ctx, "Bool")
     case ScalarType.DOUBLE:

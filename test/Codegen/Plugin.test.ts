@@ -111,7 +111,7 @@ describe("buf generate", () => {
       'logins: Schema.NonNegativeInt.pipe(Entity.column("logins")),',
       'score: Schema.Number.pipe(Entity.column("score")),',
       'ratio: Schema.Number.pipe(Entity.column("ratio")),',
-      'avatar: Schema.Uint8ArrayFromSelf.pipe(Entity.column("avatar")),',
+      'avatar: $Bytes.pipe(Entity.column("avatar")),',
       'status: Status.pipe(Entity.column("status")),',
       'createdAt: $Optional($Timestamp).pipe(Entity.column("created")),',
       'sessionLength: $Optional(Schema.DurationFromMillis).pipe(Entity.column("session_length")),',
@@ -134,7 +134,8 @@ describe("buf generate", () => {
       'lines: $List(Order_Line).pipe(Entity.column("lines")),',
       'statusChanges: $List($Timestamp).pipe(Entity.column("status_changes")),',
       'linesBySku: $Map(Order_Line).pipe(Entity.column("lines_by_sku")),',
-      'allowedStatuses: $List(Status).pipe(Entity.column("allowed_statuses"))',
+      'allowedStatuses: $List(Status).pipe(Entity.column("allowed_statuses")),',
+      'attachments: $List($Bytes).pipe(Entity.column("attachments"))',
       'Entity.table("order")'
     ]
     for (const line of expected) expect(shop).toContain(line)
@@ -213,7 +214,7 @@ export const order = new Order({
   orderId: "o-1",
   userId: 1n,
   state: "STATE_OPEN",
-  lines: [new Order_Line({ sku: "x", quantity: 2 })]
+  lines: [new Order_Line({ sku: "x", quantity: 2, checksum: new Uint8Array() })]
 })
 export const legacy = new LegacyAccount({ id: 1n, verified: false })
 // @ts-expect-error proto2 required fields are required
@@ -396,7 +397,12 @@ describe("a generated entity against SQLite", () => {
   it.effect("Order: a string primary key, nested classes in lists and maps, enums and timestamps", () =>
     Effect.gen(function* () {
       const { Order } = yield* Effect.promise(loadShop)
-      const line = { sku: "sku-1", quantity: 2, price: { currency: "CURRENCY_EUR", amount: "1999" } }
+      const line = {
+        sku: "sku-1",
+        quantity: 2,
+        price: { currency: "CURRENCY_EUR", amount: "1999" },
+        checksum: "AQID"
+      }
       const { stored, encoded, decoded } = yield* roundTrip(Order, {
         orderId: "o-1",
         userId: 1,
@@ -404,14 +410,16 @@ describe("a generated entity against SQLite", () => {
         lines: [line],
         statusChanges: ["2024-01-01T00:00:00.000Z", new Date(Date.UTC(2024, 0, 2))],
         linesBySku: { "sku-1": line },
-        allowedStatuses: ["STATUS_ACTIVE"]
+        allowedStatuses: ["STATUS_ACTIVE"],
+        attachments: ["AQID", new Uint8Array([4])]
       })
       expect(stored).toMatchObject({
         order_id: "o-1",
         state: "STATE_PAID",
         total: null,
         status_changes: '["2024-01-01T00:00:00.000Z","2024-01-02T00:00:00.000Z"]',
-        allowed_statuses: '["STATUS_ACTIVE"]'
+        allowed_statuses: '["STATUS_ACTIVE"]',
+        attachments: '["AQID","BA=="]'
       })
       // A message field inside a JSON document is itself JSON text: a class encodes its message
       // fields as columns, wherever it is nested (reading accepts both forms).
@@ -420,23 +428,41 @@ describe("a generated entity against SQLite", () => {
     })
   )
 
-  it.effect("decodes what other drivers return: booleans, Dates, parsed JSON, bigints", () =>
+  it.effect("decodes what MySQL and PostgreSQL return: booleans, Dates, parsed JSON, int8 text", () =>
     Effect.gen(function* () {
-      const { Order } = yield* Effect.promise(loadShop)
-      const decoded = yield* Schema.decodeUnknown(Order)({
-        orderId: "o-2",
-        userId: 9007199254740993n,
-        state: "STATE_OPEN",
-        lines: [{ sku: "a", quantity: 1 }],
-        statusChanges: null,
-        linesBySku: null
+      const { User } = yield* Effect.promise(loadShop)
+      const row = {
+        id: "9007199254740993",
+        email: "e",
+        active: true,
+        age: 1,
+        logins: 0,
+        score: 0,
+        ratio: 0,
+        avatar: Buffer.from([7]),
+        status: "STATUS_BANNED",
+        createdAt: new Date(Date.UTC(2024, 0, 1)),
+        address: { street: "s", city: "c" },
+        tags: ["x"],
+        counters: null,
+        externalRef: 12,
+        balance: 9007199254740993n,
+        flags: 0,
+        aFieldWithARatherLongNameToExerciseLayout: 0
+      }
+      const decoded = yield* Schema.decodeUnknown(User)(row)
+      expect(yield* Schema.encode(User)(decoded)).toMatchObject({
+        id: "9007199254740993",
+        active: 1,
+        createdAt: "2024-01-01T00:00:00.000Z",
+        address: '{"street":"s","city":"c"}',
+        tags: '["x"]',
+        counters: "{}",
+        externalRef: "12",
+        balance: "9007199254740993"
       })
-      expect(yield* Schema.encode(Order)(decoded)).toMatchObject({
-        userId: "9007199254740993",
-        lines: '[{"sku":"a","quantity":1}]',
-        statusChanges: "[]",
-        linesBySku: "{}"
-      })
+      const rejected = yield* Effect.either(Schema.decodeUnknown(User)({ ...row, active: 2 }))
+      expect(Either.isLeft(rejected)).toBe(true)
     })
   )
 
