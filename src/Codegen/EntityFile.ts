@@ -26,7 +26,7 @@ export const lineWidth = 110
 /** The suffix of generated files: `shop/user.proto` becomes `shop/user_dal.ts`. @since 0.1.0 @category constants */
 export const fileSuffix = "_dal"
 
-/** @since 0.1.0 @category models */
+/** A generated module; `content` is empty when the .proto declares no message or enum. @since 0.1.0 @category models */
 export interface Output {
   readonly name: string
   readonly content: string
@@ -177,7 +177,6 @@ export const snakeCase = (name: string): string =>
   name
     .replace(/([a-z0-9])([A-Z])/g, "$1_$2")
     .replace(/([A-Z]+)([A-Z][a-z])/g, "$1_$2")
-    .replace(/_+/g, "_")
     .toLowerCase()
 
 /** The exported name of a message or enum: nested names joined by `_`, as protoc-gen-es does. @since 0.1.0 @category naming */
@@ -565,8 +564,10 @@ export const render = (
 ): Either.Either<Output, ReadonlyArray<CodegenError.CodegenError>> => {
   const messages = messagesOf(file.messages)
   const enums = enumsOf(file)
-  const localNames = [...messages, ...enums].map(exportName)
   const output = outputName(file)
+  // Nothing to declare (a file of services or options): no module, rather than a lone unused import.
+  if (messages.length === 0 && enums.length === 0) return Either.right({ name: output, content: "" })
+  const localNames = [...messages, ...enums].map(exportName)
   const ctx: Context = {
     file,
     output,

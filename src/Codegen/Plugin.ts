@@ -36,7 +36,7 @@ const generator = createEcmaScriptPlugin<PluginOptions.PluginOptions>({
     const errors = rendered.flatMap(({ output }) => (Either.isLeft(output) ? output.left : []))
     if (errors.length > 0) throw new CodegenErrors({ errors })
     for (const { file, output } of rendered) {
-      if (Either.isRight(output)) {
+      if (Either.isRight(output) && output.right.content !== "") {
         const generated = schema.generateFile(output.right.name)
         generated.preamble(file)
         generated.print(output.right.content.trimEnd())
