@@ -1,0 +1,184 @@
+/**
+ * Publishes a `ChangeEvent` to the `ChangeFeed` after every successful INSERT, UPDATE or DELETE.
+ * Inside a transaction the event is handed to the transaction's `afterCommit`, so it is published
+ * only once the transaction commits, and never when it rolls back.
+ *
+ * Primary keys are reported where the statement names them: RETURNING rows that carry the key
+ * columns; for an UPDATE or DELETE, a WHERE that pins every key field with `=` (or a single key
+ * field with `IN`), read from the statement's node (the keys targeted, a superset of those changed);
+ * for an INSERT (not an upsert), the keys its rows give, or for a one-row INSERT into a table with
+ * one generated key, the id the database reported. Otherwise `primaryKeys` is `undefined`. RAW statements publish when their first
+ * keyword is INSERT, UPDATE, DELETE (or REPLACE, reported as INSERT) and they name a table, without keys.
+ *
+ * @since 0.1.0
+ */
+import { Effect, FiberRef, type Layer, Option } from "effect"
+import { type ChangeEvent, ChangeFeed, type ChangeFeedService, type ChangeType } from "../Query/ChangeFeed.js"
+import type * as Executor from "../Query/Executor.js"
+import type { ExprNode } from "../Query/Expr.js"
+import type { EntityModel } from "../Schema/EntityModel.js"
+import * as Middleware from "./Middleware.js"
+
+type Key = Readonly<Record<string, unknown>>
+
+const changeType = (ctx: Executor.QueryContext): ChangeType | undefined => {
+  switch (ctx.type) {
+    case "INSERT":
+    case "UPDATE":
+    case "DELETE":
+      return ctx.type
+    case "SELECT":
+      return undefined
+    case "RAW": {
+      const keyword = /^\s*([A-Za-z]+)/.exec(ctx.statement.sql)?.[1]?.toUpperCase()
+      if (keyword === "REPLACE") return "INSERT"
+      return keyword === "INSERT" || keyword === "UPDATE" || keyword === "DELETE" ? keyword : undefined
+    }
+  }
+}
+
+const isNode = (u: unknown): u is ExprNode =>
+  typeof u === "object" && u !== null && "_tag" in u && typeof u._tag === "string"
+
+const conjuncts = (node: ExprNode): ReadonlyArray<ExprNode> =>
+  node._tag === "And" ? node.operands.flatMap(conjuncts) : [node]
+
+/** The values a conjunct pins `field` to: `field = v`, `v = field`, or `field IN (v, …)`. */
+const pinned = (node: ExprNode, field: string): ReadonlyArray<unknown> | undefined => {
+  const isField = (n: ExprNode) => n._tag === "Column" && n.field === field
+  if (node._tag === "Binary" && node.op === "=") {
+    if (isField(node.left) && node.right._tag === "Value") return [node.right.value]
+    if (isField(node.right) && node.left._tag === "Value") return [node.left.value]
+  }
+  if (node._tag === "In" && !node.negated && isField(node.operand)) {
+    const values = node.values.flatMap((v) => (v._tag === "Value" ? [v.value] : []))
+    return values.length === node.values.length ? values : undefined
+  }
+  return undefined
+}
+
+const keysFromWhere = (model: EntityModel, builder: unknown): ReadonlyArray<Key> | undefined => {
+  if (typeof builder !== "object" || builder === null || !("where" in builder) || !isNode(builder.where)) {
+    return undefined
+  }
+  const terms = conjuncts(builder.where)
+  const values = model.primaryKey.map((pk) => {
+    for (const term of terms) {
+      const found = pinned(term, pk.field)
+      if (found !== undefined) return found
+    }
+    return undefined
+  })
+  const [pk, ...others] = model.primaryKey
+  const [first] = values
+  if (pk !== undefined && others.length === 0 && first !== undefined)
+    return first.map((v) => ({ [pk.field]: v }))
+  // A composite key is reported only when every part is pinned to one value.
+  if (values.every((v) => v?.length === 1)) {
+    return [Object.fromEntries(model.primaryKey.map((pk, i) => [pk.field, values[i]?.[0]]))]
+  }
+  return undefined
+}
+
+const keysFromRows = (
+  model: EntityModel,
+  rows: ReadonlyArray<Executor.Row>
+): ReadonlyArray<Key> | undefined =>
+  rows.length > 0 && rows.every((row) => model.primaryKey.every((pk) => pk.column in row))
+    ? rows.map((row) => Object.fromEntries(model.primaryKey.map((pk) => [pk.field, row[pk.column]])))
+    : undefined
+
+/** The keys an INSERT's rows give themselves; not for an upsert, which may write another row. */
+const keysFromInsertRows = (model: EntityModel, builder: unknown): ReadonlyArray<Key> | undefined => {
+  if (
+    typeof builder !== "object" ||
+    builder === null ||
+    !("rows" in builder) ||
+    !Array.isArray(builder.rows)
+  ) {
+    return undefined
+  }
+  if ("onConflict" in builder && builder.onConflict !== undefined) return undefined
+  const rows: ReadonlyArray<unknown> = builder.rows
+  const keys: Array<Key> = []
+  for (const row of rows) {
+    if (typeof row !== "object" || row === null) return undefined
+    const values = row as Record<string, unknown>
+    if (model.primaryKey.some((pk) => values[pk.field] === undefined)) return undefined
+    keys.push(Object.fromEntries(model.primaryKey.map((pk) => [pk.field, values[pk.field]])))
+  }
+  return keys.length > 0 ? keys : undefined
+}
+
+const keyFromInsertId = (
+  model: EntityModel,
+  result: Executor.QueryResult
+): ReadonlyArray<Key> | undefined => {
+  const [pk] = model.primaryKey
+  if (result._tag !== "Exec" || result.rowsAffected !== 1 || result.lastInsertId === undefined)
+    return undefined
+  if (pk === undefined || model.primaryKey.length !== 1 || !pk.generated) return undefined
+  const id = result.lastInsertId
+  return [{ [pk.field]: typeof id === "bigint" && Number.isSafeInteger(Number(id)) ? Number(id) : id }]
+}
+
+const primaryKeys = (
+  ctx: Executor.QueryContext,
+  type: ChangeType,
+  result: Executor.QueryResult
+): ReadonlyArray<Key> | undefined => {
+  const model = ctx.model
+  if (model === undefined || ctx.type === "RAW") return undefined
+  const returned = keysFromRows(model, result.rows)
+  if (returned !== undefined) return returned
+  return type === "INSERT"
+    ? (keysFromInsertRows(model, ctx.builder) ?? keyFromInsertId(model, result))
+    : keysFromWhere(model, ctx.builder)
+}
+
+/**
+ * The event a successful statement produces, or none for reads and unrecognised RAW statements.
+ *
+ * @since 0.1.0 @category events
+ */
+export const eventOf = (
+  ctx: Executor.QueryContext,
+  result: Executor.QueryResult
+): Option.Option<ChangeEvent> => {
+  const type = changeType(ctx)
+  if (type === undefined || ctx.table === "") return Option.none()
+  return Option.some({
+    database: ctx.session.label,
+    table: ctx.table,
+    type,
+    primaryKeys: primaryKeys(ctx, type, result),
+    rowsAffected: result._tag === "Exec" ? result.rowsAffected : result.rows.length
+  })
+}
+
+/**
+ * The capturing middleware, publishing to `feed`.
+ *
+ * @since 0.1.0 @category constructors
+ */
+export const make =
+  (feed: ChangeFeedService): Executor.Middleware =>
+  (next) =>
+  (ctx) =>
+    Effect.tap(next(ctx), (result) =>
+      Option.match(eventOf(ctx, result), {
+        onNone: () => Effect.void,
+        onSome: (event) =>
+          Effect.flatMap(FiberRef.get(ctx.session.transaction), (tx) =>
+            Option.isSome(tx) ? tx.value.afterCommit(feed.publish(event)) : feed.publish(event)
+          )
+      })
+    )
+
+/**
+ * Wraps the Executor below in the capturing middleware, publishing to the `ChangeFeed` in context.
+ *
+ * @since 0.1.0 @category layers
+ */
+export const layer: Layer.Layer<Executor.Executor, never, Executor.Executor | ChangeFeed> =
+  Middleware.layerEffect(Effect.map(ChangeFeed, make))
