@@ -137,7 +137,7 @@ for (const db of testDatabases({ maxConnections: 4 })) {
             })
         )
 
-        const deadlock = (prefix: string, retry: boolean) =>
+        const deadlock = (prefix: string, retry: boolean, recover = false) =>
           Effect.gen(function* () {
             yield* insert(t, `${prefix}-x`)
             yield* insert(t, `${prefix}-y`)
@@ -151,7 +151,10 @@ for (const db of testDatabases({ maxConnections: 4 })) {
                 yield* bump(first)
                 yield* Deferred.succeed(locked[mine], undefined)
                 yield* Deferred.await(locked[mine === 0 ? 1 : 0])
-                yield* bump(second)
+                yield* recover
+                  ? // The victim carries on as if nothing happened: MariaDB would autocommit this.
+                    bump(second).pipe(Effect.catchAll(() => insert(t, `${prefix}-after`)))
+                  : bump(second)
               }).pipe(Tx.run())
             const both = [transfer(x, y, 0), transfer(y, x, 1)].map((tx) =>
               retry ? tx.pipe(Tx.retry(Schedule.recurs(3))) : tx
@@ -170,6 +173,17 @@ for (const db of testDatabases({ maxConnections: 4 })) {
             expect((failures[0] as SqlError).reason).toBe("deadlock")
             // Only the survivor's two updates are there.
             expect(counts).toEqual([1, 1])
+          })
+        )
+
+        it.effect("a deadlock victim that catches the error cannot write on: nothing of it persists", () =>
+          Effect.gen(function* () {
+            const { results, counts } = yield* deadlock("dlc", false, true)
+            const failures = results.flatMap((r) => (r._tag === "Left" ? [r.left] : []))
+            expect(failures).toHaveLength(1)
+            if (db.dialect === "mysql") expect(Tx.isRetryable(failures[0])).toBe(true)
+            expect(counts).toEqual([1, 1])
+            expect(yield* starting("dlc-after")).toEqual([])
           })
         )
 

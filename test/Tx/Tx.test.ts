@@ -273,6 +273,34 @@ for (const db of testDatabases({ maxConnections: 4 })) {
         })
       )
 
+      it.effect(
+        "a nested transaction waiting for a sibling savepoint can be interrupted; the lock is not lost",
+        () =>
+          Effect.gen(function* () {
+            const holding = yield* Deferred.make<void>()
+            const release = yield* Deferred.make<void>()
+            yield* Effect.gen(function* () {
+              const first = yield* Effect.gen(function* () {
+                yield* insert(t, "wait-first")
+                yield* Deferred.succeed(holding, undefined)
+                yield* Deferred.await(release)
+              }).pipe(Tx.run({ propagation: "nested" }), Effect.fork)
+              yield* Deferred.await(holding)
+              const waiter = yield* insert(t, "wait-second").pipe(
+                Tx.run({ propagation: "nested" }),
+                Effect.fork
+              )
+              yield* Effect.repeatN(Effect.yieldNow(), 20)
+              // The waiter holds nothing yet: interrupting it must not wait for the sibling to end.
+              expect(Exit.isInterrupted(yield* Fiber.interrupt(waiter))).toBe(true)
+              yield* Deferred.succeed(release, undefined)
+              yield* Fiber.join(first)
+              yield* insert(t, "wait-third").pipe(Tx.run({ propagation: "nested" }))
+            }).pipe(Tx.run())
+            expect(yield* starting("wait-")).toEqual(["wait-first", "wait-third"])
+          })
+      )
+
       it.effect("nested without a transaction begins one", () =>
         Effect.gen(function* () {
           const id = yield* Effect.zipRight(insert(t, "nested-alone"), currentTxId).pipe(
@@ -346,6 +374,26 @@ for (const db of testDatabases({ maxConnections: 4 })) {
               yield* insert(t, "sqlite-new-alone").pipe(Tx.run({ propagation: "requiresNew" }))
               expect(yield* starting("sqlite-new")).toEqual(["sqlite-new-alone"])
             })
+        )
+
+        it.effect("SQLite: a transaction waiting for the one connection can be interrupted", () =>
+          Effect.gen(function* () {
+            const holding = yield* Deferred.make<void>()
+            const release = yield* Deferred.make<void>()
+            const first = yield* Effect.gen(function* () {
+              yield* insert(t, "conn-first")
+              yield* Deferred.succeed(holding, undefined)
+              yield* Deferred.await(release)
+            }).pipe(Tx.run(), Effect.fork)
+            yield* Deferred.await(holding)
+            const waiter = yield* insert(t, "conn-second").pipe(Tx.run(), Effect.fork)
+            yield* Effect.repeatN(Effect.yieldNow(), 20)
+            expect(Exit.isInterrupted(yield* Fiber.interrupt(waiter))).toBe(true)
+            yield* Deferred.succeed(release, undefined)
+            yield* Fiber.join(first)
+            yield* insert(t, "conn-third").pipe(Tx.run())
+            expect(yield* starting("conn-")).toEqual(["conn-first", "conn-third"])
+          })
         )
 
         it.effect("SQLite: only the serializable level exists; others are a typed error", () =>

@@ -209,7 +209,8 @@ const sqlFailure = (cause: Cause.Cause<SqlError>): SqlError =>
 /**
  * Reserves a connection in a child scope of `scope` and begins a transaction on it. Uninterruptible:
  * an interrupted BEGIN would hand the pool a connection in an unknown state, and a pg pool wait
- * abandoned by interruption leaks its connection.
+ * abandoned by interruption leaks its connection (SQLite's wait for its one connection is the
+ * exception). The frame is rolled back and released when `scope` closes, if nothing ended it.
  *
  * @internal
  */
@@ -223,7 +224,10 @@ export const beginRoot = (
     Effect.gen(function* () {
       const id = `tx-${++transactions}`
       const connScope = yield* Scope.fork(scope, ExecutionStrategy.sequential)
-      const connection = yield* Scope.extend(session.sql.reserve, connScope).pipe(
+      // SQLite's acquirer (a semaphore) is safe to interrupt while it waits; the pools' are not.
+      const reserve =
+        session.dialect.name === "sqlite" ? Effect.interruptible(session.sql.reserve) : session.sql.reserve
+      const connection = yield* Scope.extend(reserve, connScope).pipe(
         Effect.tapError(() => Scope.close(connScope, Exit.void)),
         Effect.mapError((e) => {
           const cause = fromDriver(e)
@@ -272,9 +276,10 @@ export const beginSavepoint = (
   scope: Scope.Scope,
   span: Tracer.Span | undefined
 ): Effect.Effect<Frame, TxError> =>
-  Effect.uninterruptibleMask((restore) =>
+  Effect.uninterruptible(
     Effect.zipRight(
-      restore(parent.lock.take(1)),
+      // Waiting for a sibling savepoint to end may be interrupted; once the lock is taken, it is released below.
+      Effect.interruptible(parent.lock.take(1)),
       Effect.suspend(() => {
         const shared = parent.shared
         const unlock = parent.lock.release(1)
