@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs (from Debian) and starts MariaDB, PostgreSQL and Redis when they do not answer, then makes
+# Installs (from Debian) what the tests need: protoc, and MariaDB, PostgreSQL and Redis when missing;
+# starts the services when they do not answer, then makes
 # sure the `test` databases exist. Idempotent; exits non-zero when a service stays down.
 set -u
 wait_for() { # name, check command...
@@ -11,6 +12,9 @@ missing=()
 command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || missing+=(mariadb-server mariadb-client)
 command -v pg_ctlcluster >/dev/null 2>&1 || missing+=(postgresql)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+# protoc and the well-known .proto files, for the code generator's protoc test.
+command -v protoc >/dev/null 2>&1 || missing+=(protobuf-compiler)
+[ -f /usr/include/google/protobuf/timestamp.proto ] || missing+=(libprotobuf-dev)
 if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi

@@ -76,7 +76,8 @@ const fieldAnnotations = (field: Schema.Struct.Field): SchemaAST.Annotations => 
 const fieldType = (field: Schema.Struct.Field): SchemaAST.AST => {
   if (!Schema.isPropertySignature(field)) return field.ast
   const ps = field.ast
-  return ps._tag === "PropertySignatureDeclaration" ? ps.type : ps.to.type
+  // A transformation (optionalWith and friends) keeps the encoded-side schema, the one that encodes, in `from`.
+  return ps._tag === "PropertySignatureDeclaration" ? ps.type : ps.from.type
 }
 
 const encoderOf = (field: Schema.Struct.Field): FieldModel["encode"] => {

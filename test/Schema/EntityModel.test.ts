@@ -74,6 +74,15 @@ describe("EntityModel", () => {
     expect(encode?.(new Date("2026-01-01T00:00:00.000Z"))).toEqual(Either.right("2026-01-01T00:00:00.000Z"))
   })
 
+  it("encodes optionalWith fields through their encoded-side schema", () => {
+    const Post = Schema.Struct({
+      id: Schema.Number,
+      at: Schema.optionalWith(Schema.Date, { default: () => new Date(0) })
+    }).annotations({ identifier: "Post" })
+    const encode = model(Post).byField.get("at")?.encode
+    expect(encode?.(new Date("2026-01-01T00:00:00.000Z"))).toEqual(Either.right("2026-01-01T00:00:00.000Z"))
+  })
+
   it("fails on a schema that is not a struct", () => {
     expect(failure(Schema.String)).toMatchObject({
       _tag: "InvalidEntityError",
