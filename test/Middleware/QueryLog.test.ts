@@ -6,8 +6,9 @@ import * as QueryLog from "../../src/Middleware/QueryLog.js"
 import * as Executor from "../../src/Query/Executor.js"
 import * as Select from "../../src/Query/Select.js"
 import * as Entity from "../../src/Schema/Entity.js"
+import * as Tx from "../../src/Tx/Tx.js"
 import { uniqueName } from "../support/databases.js"
-import { captureLogs, delay, execute, handMadeTransaction, session, statement } from "./support.js"
+import { captureLogs, delay, execute, session, statement } from "./support.js"
 
 const table = uniqueName("querylog_accounts")
 
@@ -125,19 +126,25 @@ describe("QueryLog", () => {
     it.effect("a write reports rows affected; the transaction it ran in is named", () =>
       Effect.gen(function* () {
         const s = yield* session
-        const { entries } = yield* withEntries(
-          handMadeTransaction(
-            execute(
-              statement(s, `UPDATE ${table} SET login = ? WHERE id = ?`, ["ann2", 1], {
-                type: "UPDATE",
-                table
-              })
-            )
+        const { result: txId, entries } = yield* withEntries(
+          Effect.scoped(
+            Effect.gen(function* () {
+              const tx = yield* Tx.begin()
+              yield* execute(
+                statement(s, `UPDATE ${table} SET login = ? WHERE id = ?`, ["ann2", 1], {
+                  type: "UPDATE",
+                  table
+                })
+              )
+              yield* tx.commit
+              return tx.id
+            })
           )
         )
         assert.strictEqual(entries[0]?.rowsAffected, 1)
         assert.strictEqual(entries[0]?.rows, undefined)
-        assert.strictEqual(entries[0]?.transaction, "hand-made")
+        assert.isDefined(txId)
+        assert.strictEqual(entries[0]?.transaction, txId)
       })
     )
 

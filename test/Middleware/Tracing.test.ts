@@ -6,8 +6,9 @@ import * as Tracing from "../../src/Middleware/Tracing.js"
 import * as Executor from "../../src/Query/Executor.js"
 import * as Select from "../../src/Query/Select.js"
 import * as Entity from "../../src/Schema/Entity.js"
+import * as Tx from "../../src/Tx/Tx.js"
 import { uniqueName } from "../support/databases.js"
-import { execute, handMadeTransaction, parentName, recordingTracer, session, statement } from "./support.js"
+import { execute, parentName, recordingTracer, session, statement } from "./support.js"
 
 const table = uniqueName("tracing_users")
 
@@ -74,13 +75,19 @@ describe("Tracing", () => {
       () =>
         Effect.gen(function* () {
           const { spans, tracer } = recordingTracer()
-          yield* handMadeTransaction(Select.from(User).getMulti()).pipe(
-            Effect.withSpan("transaction"),
+          yield* Tx.run(Select.from(User).getMulti()).pipe(
+            Effect.withSpan("caller"),
             Effect.withTracer(tracer)
           )
           const [span] = spans.filter((s) => s.name === `SELECT ${table}`)
-          assert.strictEqual(span !== undefined ? parentName(span) : undefined, "transaction")
-          assert.strictEqual(span?.attributes.get(Tracing.transactionAttribute), "hand-made")
+          const [txSpan] = spans.filter((s) => s.name === "db.transaction")
+          assert.strictEqual(span !== undefined ? parentName(span) : undefined, "db.transaction")
+          assert.strictEqual(txSpan !== undefined ? parentName(txSpan) : undefined, "caller")
+          assert.isDefined(txSpan?.attributes.get(Tracing.transactionAttribute))
+          assert.strictEqual(
+            span?.attributes.get(Tracing.transactionAttribute),
+            txSpan?.attributes.get(Tracing.transactionAttribute)
+          )
         })
     )
 

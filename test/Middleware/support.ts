@@ -1,14 +1,12 @@
 /**
- * Test instruments for middleware: statements built by hand, a counting middleware that stands for
- * "reached the database", a capturing Logger, a recording Tracer, and a transaction made by hand
- * from public parts (reserve, BEGIN, the session's transaction FiberRef, COMMIT/ROLLBACK).
+ * Test instruments for middleware: statements built by hand, a recording middleware that stands for
+ * "reached the database", a capturing Logger, a recording Tracer and a delaying middleware.
  */
-import type { SqlError } from "@effect/sql/SqlError"
 import {
   type Context,
   type Duration,
   Effect,
-  Exit,
+  type Exit,
   HashMap,
   Layer,
   Logger,
@@ -129,36 +127,6 @@ export const recordingTracer = () => {
 /** The parent span's name, when the parent is one of ours. */
 export const parentName = (span: RecordedSpan): string | undefined =>
   Option.getOrUndefined(Option.map(span.parent, (p) => (p._tag === "Span" ? p.name : undefined)))
-
-/**
- * A transaction made from public parts: a reserved connection, BEGIN, the session's transaction
- * FiberRef set for `effect`, then COMMIT (and the afterCommit effects) or ROLLBACK.
- */
-export const handMadeTransaction = <A, E, R>(
-  effect: Effect.Effect<A, E, R>
-): Effect.Effect<A, E | SqlError, R | Executor> =>
-  Effect.flatMap(Executor, ({ session }) =>
-    Effect.scoped(
-      Effect.gen(function* () {
-        const connection = yield* session.sql.reserve
-        const pending: Array<Effect.Effect<void>> = []
-        yield* connection.executeRaw("BEGIN", [])
-        const state = {
-          id: "hand-made",
-          connection,
-          afterCommit: (e: Effect.Effect<void>) => Effect.sync(() => void pending.push(e))
-        }
-        const exit = yield* Effect.exit(Effect.locally(effect, session.transaction, Option.some(state)))
-        if (Exit.isSuccess(exit)) {
-          yield* connection.executeRaw("COMMIT", [])
-          yield* Effect.all(pending, { discard: true })
-        } else {
-          yield* connection.executeRaw("ROLLBACK", [])
-        }
-        return yield* exit
-      })
-    )
-  )
 
 /** A middleware that waits `duration` (on Effect's Clock) before handing the query on. */
 export const delay =
