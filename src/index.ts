@@ -5,6 +5,15 @@
  * @since 0.1.0
  */
 export * as Database from "./Layers/Database.js"
+export * as ChangeCapture from "./Middleware/ChangeCapture.js"
+export * as Metrics from "./Middleware/Metrics.js"
+export * as Middleware from "./Middleware/Middleware.js"
+export * as QueryLog from "./Middleware/QueryLog.js"
+export * as SafeDml from "./Middleware/SafeDml.js"
+export * as SlowQuery from "./Middleware/SlowQuery.js"
+export * as Timeout from "./Middleware/Timeout.js"
+export * as Tracing from "./Middleware/Tracing.js"
+export * as ChangeFeed from "./Query/ChangeFeed.js"
 export * as Dialect from "./Query/Dialect.js"
 export * as Executor from "./Query/Executor.js"
 export * as Expr from "./Query/Expr.js"
