@@ -63,7 +63,16 @@ export const snakeCase = (name: string): string =>
     .replace(/([A-Z]+)([A-Z][a-z])/g, "$1_$2")
     .toLowerCase()
 
-const entityAst = (ast: SchemaAST.AST): SchemaAST.AST => (SchemaAST.isTransformation(ast) ? ast.to : ast)
+/**
+ * The entity's own node and its annotations: a Class keeps them on the `to` side of its
+ * transformation, a Struct with defaults (`optionalWith`) on the transformation itself.
+ */
+const entityAst = (
+  ast: SchemaAST.AST
+): { readonly node: SchemaAST.AST; readonly annotations: SchemaAST.Annotations } =>
+  SchemaAST.isTransformation(ast)
+    ? { node: ast.to, annotations: { ...ast.to.annotations, ...ast.annotations } }
+    : { node: ast, annotations: ast.annotations }
 
 const fieldAnnotations = (field: Schema.Struct.Field): SchemaAST.Annotations => {
   if (!Schema.isPropertySignature(field)) return field.ast.annotations
@@ -105,14 +114,15 @@ export const make = <A, I>(
   schema: Schema.Schema<A, I, never>,
   overrides: Overrides = {}
 ): Either.Either<EntityModel<A>, InvalidEntityError> => {
-  const ast = entityAst(schema.ast)
-  const name = Option.getOrElse(SchemaAST.getIdentifierAnnotation(ast), () => "<anonymous>")
+  const { node: ast, annotations } = entityAst(schema.ast)
+  const identifier = annotations[SchemaAST.IdentifierAnnotationId]
+  const name = typeof identifier === "string" ? identifier : "<anonymous>"
   if (!hasFields(schema) || !(SchemaAST.isTypeLiteral(ast) || SchemaAST.isDeclaration(ast))) {
     return Either.left(
       new InvalidEntityError({ entity: name, reason: "an entity must be a Schema.Struct or a Schema.Class" })
     )
   }
-  const annotatedTable = ast.annotations[Entity.TableId]
+  const annotatedTable = annotations[Entity.TableId]
   const table =
     overrides.table ??
     (typeof annotatedTable === "string"
