@@ -4,7 +4,7 @@
  *
  * @since 0.1.0
  */
-import { Either, Option, type ParseResult, Schema, SchemaAST } from "effect"
+import { Either, type ParseResult, Schema, SchemaAST } from "effect"
 import * as Entity from "./Entity.js"
 import { InvalidEntityError, UnknownFieldError } from "./EntityError.js"
 
