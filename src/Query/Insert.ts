@@ -1,0 +1,295 @@
+/**
+ * INSERT builder: one row or many, a subset of columns, upserts both ways, RETURNING. Immutable:
+ * each method returns a new builder over a new node.
+ *
+ * Rows are encoded through the entity schema (a `Date` stored as text binds its encoded form).
+ * A field the row does not give (`undefined`) is left out so the database fills it in (its default,
+ * an auto-increment); a generated field is also left out when it is `null`, `0` or `0n`, so
+ * `new User({ id: 0, ... })` inserts with a generated id. Consecutive rows that give the same
+ * fields share one statement; a batch larger than the dialect's bound-parameter limit is split,
+ * and several statements run in one transaction when the caller holds none: all or nothing.
+ *
+ * @example
+ * const result = Insert.into(User).values([ann, bob]).exec() // { rowsAffected: 2, lastInsertId: <ann's id> }
+ * const upsert = Insert.into(User).values(ann).onConflictDoUpdate({ target: ["email"], set: ["firstName"] })
+ * @since 0.1.0
+ */
+import { Effect, Either, Pipeable, Schema } from "effect"
+import * as EntityModel from "../Schema/EntityModel.js"
+import type { EntityRegistryService } from "../Schema/EntityRegistry.js"
+import type { ConflictNode, InsertNode } from "./Ast.js"
+import * as Compiler from "./Compiler.js"
+import type { Dialect } from "./Dialect.js"
+import { type ExecResult, toId } from "./ExecResult.js"
+import type { Executor } from "./Executor.js"
+import { type Columns, columnsProxy, excludedProxy } from "./Expr.js"
+import * as Mutation from "./internal/mutation.js"
+import { QueryBuildError } from "./QueryError.js"
+import { ReturningBuilder, type WriteError } from "./Returning.js"
+import { type Assignments, assignments } from "./Update.js"
+
+/**
+ * What an upsert writes into the existing row: fields to take from the new row, values or
+ * expressions by field, or a function of the new row (`excluded`) and the existing one (`current`).
+ *
+ * @since 0.1.0 @category models
+ */
+export type ConflictSet<A> =
+  | ReadonlyArray<keyof A & string>
+  | Assignments<A>
+  | ((excluded: Columns<A>, current: Columns<A>) => Assignments<A>)
+
+/**
+ * An INSERT into entity `A`'s table.
+ *
+ * @since 0.1.0 @category models
+ */
+export class InsertBuilder<A> implements Pipeable.Pipeable {
+  constructor(readonly node: InsertNode) {}
+
+  pipe() {
+    // biome-ignore lint/complexity/noArguments: the Pipeable protocol forwards its arguments.
+    return Pipeable.pipeArguments(this, arguments)
+  }
+
+  private with(patch: Partial<InsertNode>): InsertBuilder<A> {
+    return new InsertBuilder({ ...this.node, ...patch })
+  }
+
+  /** Adds one row or many (calls accumulate). */
+  values(rows: A | ReadonlyArray<A>): InsertBuilder<A> {
+    const added: ReadonlyArray<unknown> = Array.isArray(rows) ? rows : [rows]
+    return this.with({ rows: [...this.node.rows, ...added] })
+  }
+
+  /** Writes only these fields of each row; the database fills in the others. */
+  columns<K extends keyof A & string>(...fields: readonly [K, ...ReadonlyArray<K>]): InsertBuilder<A> {
+    return this.with({ columns: fields })
+  }
+
+  /**
+   * Skips rows that collide with a unique key. PostgreSQL/SQLite: `ON CONFLICT [(target)] DO NOTHING`
+   * (no target: any unique key); MySQL/MariaDB: `ON DUPLICATE KEY UPDATE pk = pk`, a no-op that,
+   * unlike `INSERT IGNORE`, does not also hide NOT NULL, foreign key or conversion errors.
+   */
+  onConflictDoNothing(options: { readonly target?: ReadonlyArray<keyof A & string> } = {}): InsertBuilder<A> {
+    return this.with({ onConflict: { target: options.target, action: { _tag: "Nothing" } } })
+  }
+
+  /**
+   * Updates the existing row when a row collides: PostgreSQL/SQLite `ON CONFLICT (target) DO UPDATE
+   * SET ...` (target defaults to the primary key), MySQL/MariaDB `ON DUPLICATE KEY UPDATE ...` (which
+   * checks every unique key; `target` is not written). `set` defaults to every inserted field but
+   * the target and the primary key, taken from the new row.
+   *
+   * @example
+   * .onConflictDoUpdate({ target: ["email"], set: ["firstName", "lastName"] })
+   * .onConflictDoUpdate({ target: ["email"], set: (excluded, current) => ({ visits: current.visits.add(excluded.visits) }) })
+   */
+  onConflictDoUpdate(
+    options: { readonly target?: ReadonlyArray<keyof A & string>; readonly set?: ConflictSet<A> } = {}
+  ): InsertBuilder<A> {
+    const set = options.set
+    const action: ConflictNode["action"] = {
+      _tag: "Update",
+      set:
+        set === undefined
+          ? undefined
+          : Array.isArray(set)
+            ? set.map((field: string) => ({ field, value: { _tag: "Excluded", field } }))
+            : assignments(
+                typeof set === "function"
+                  ? (set as (e: Columns<A>, c: Columns<A>) => Assignments<A>)(
+                      excludedProxy<A>(),
+                      columnsProxy<A>()
+                    )
+                  : set
+              )
+    }
+    return this.with({ onConflict: { target: options.target, action } })
+  }
+
+  /**
+   * Returns the inserted rows: every field, or the named ones (PostgreSQL, SQLite, MariaDB 10.5+;
+   * MySQL fails with `QueryBuildError`). The generated key is always returned, for `lastInsertId`.
+   */
+  returning(): ReturningBuilder<A>
+  returning<K extends keyof A & string>(
+    ...fields: readonly [K, ...ReadonlyArray<K>]
+  ): ReturningBuilder<Pick<A, K>>
+  returning(...fields: ReadonlyArray<string>): ReturningBuilder<unknown> {
+    const returning = fields.length === 0 ? "*" : fields
+    return new ReturningBuilder(
+      plan({ ...this.node, returning }),
+      Mutation.returningDecoder(this.node.into.schema as EntityModel.EntitySchema, returning)
+    )
+  }
+
+  /** The SQL and parameters for `dialect`; fails when the insert needs several statements (see `compileAll`). */
+  compile(
+    dialect: Dialect,
+    registry: EntityRegistryService = Mutation.defaultRegistry
+  ): Either.Either<Compiler.Compiled, Compiler.CompileError> {
+    return Mutation.compileOne(plan(this.node), dialect, registry)
+  }
+
+  /** Every statement the insert runs, in order (a batch over the parameter limit needs several). */
+  compileAll(
+    dialect: Dialect,
+    registry: EntityRegistryService = Mutation.defaultRegistry
+  ): Either.Either<ReadonlyArray<Compiler.Compiled>, Compiler.CompileError> {
+    return Mutation.compileAll(plan(this.node), dialect, registry)
+  }
+
+  /** Runs the insert; see `ExecResult` for what `rowsAffected` and `lastInsertId` mean. */
+  exec(): Effect.Effect<ExecResult, WriteError, Executor> {
+    return Effect.map(Mutation.run(plan(this.node)), ({ result }) => result)
+  }
+}
+
+const encoders = new WeakMap<object, (u: unknown) => Either.Either<unknown, { readonly message: string }>>()
+
+/** The entity's encoder, made once per schema. */
+const encoderOf = (model: EntityModel.EntityModel) => {
+  const cached = encoders.get(model.schema)
+  if (cached !== undefined) return cached
+  const encode = Schema.encodeUnknownEither(model.schema)
+  encoders.set(model.schema, encode)
+  return encode
+}
+
+const isZero = (u: unknown) => u === null || u === undefined || u === 0 || u === 0n
+
+/** Consecutive rows that give the same columns: one INSERT each (split further by the parameter limit). */
+interface Run {
+  readonly columns: ReadonlyArray<EntityModel.FieldModel>
+  readonly values: Array<ReadonlyArray<unknown>>
+  readonly rows: Array<unknown>
+}
+
+const runsOf = (node: InsertNode, model: EntityModel.EntityModel): ReadonlyArray<Run> => {
+  const chosen =
+    node.columns === undefined ? model.fields : node.columns.map((f) => unwrap(EntityModel.field(model, f)))
+  const encode = encoderOf(model)
+  const runs: Array<Run> = []
+  let key = ""
+  for (let r = 0; r < node.rows.length; r++) {
+    const row = node.rows[r] as Record<string, unknown>
+    const encoded = encode(row)
+    if (Either.isLeft(encoded)) {
+      throw new QueryBuildError({
+        reason: `Row ${r} is not a valid ${model.name}: ${encoded.left.message}`,
+        cause: encoded.left
+      })
+    }
+    const out = encoded.right as Record<string, unknown>
+    const columns: Array<EntityModel.FieldModel> = []
+    const values: Array<unknown> = []
+    let rowKey = ""
+    for (let c = 0; c < chosen.length; c++) {
+      const f = chosen[c] as EntityModel.FieldModel
+      const value = row[f.field]
+      if (value === undefined || (f.generated && isZero(value))) continue
+      columns.push(f)
+      values.push(out[f.field])
+      rowKey += `${c},`
+    }
+    const last = runs[runs.length - 1]
+    if (last !== undefined && rowKey === key) {
+      last.values.push(values)
+      last.rows.push(row)
+    } else {
+      runs.push({ columns, values: [values], rows: [row] })
+      key = rowKey
+    }
+  }
+  return runs
+}
+
+const unwrap = <A, E>(either: Either.Either<A, E>): A => {
+  if (Either.isLeft(either)) throw either.left
+  return either.right
+}
+
+/** The generated single-column primary key, whose value `lastInsertId` reports. */
+const generatedKey = (model: EntityModel.EntityModel): EntityModel.FieldModel | undefined => {
+  const [only, ...rest] = model.primaryKey
+  return only !== undefined && rest.length === 0 && only.generated ? only : undefined
+}
+
+const plan =
+  (node: InsertNode): Mutation.Planner =>
+  (dialect, registry) =>
+    Compiler.run(() => {
+      const model = new Compiler.Writer(dialect, registry).model(node.into.schema) as EntityModel.EntityModel
+      if (node.rows.length === 0) throw new QueryBuildError({ reason: "An INSERT needs at least one row" })
+      const runs = runsOf(node, model)
+      const key = generatedKey(model)
+      // lastInsertId is reported only when the database generated every key of a plain insert.
+      const reportsId =
+        key !== undefined && node.onConflict === undefined && runs.every((r) => !r.columns.includes(key))
+      const asked = Compiler.returningFields(model, node.returning)
+      // PostgreSQL reports no insert id, and rows returned replace the driver's id elsewhere: return the key.
+      const returning =
+        reportsId && key !== undefined && (dialect.name === "pg" || asked.length > 0) && !asked.includes(key)
+          ? [...asked, key]
+          : asked
+      const statements: Array<Mutation.Plan["statements"][number]> = []
+      for (const run of runs) {
+        const spec = (rows: ReadonlyArray<ReadonlyArray<unknown>>): Compiler.InsertSpec => ({
+          node,
+          columns: run.columns,
+          rows,
+          returning
+        })
+        const suffix = Compiler.insertSuffixParams(new Compiler.Writer(dialect, registry), spec([]))
+        const perStatement =
+          run.columns.length === 0
+            ? dialect.name === "mysql"
+              ? run.values.length
+              : 1
+            : Math.floor((dialect.maxParams - suffix) / run.columns.length)
+        if (perStatement < 1) {
+          throw new QueryBuildError({ reason: `One row binds more than ${dialect.maxParams} parameters` })
+        }
+        for (let start = 0; start < run.values.length; start += perStatement) {
+          const w = new Compiler.Writer(dialect, registry)
+          const sql = Compiler.insert(w, spec(run.values.slice(start, start + perStatement))).sql
+          statements.push({
+            statement: Compiler.statement(w, sql),
+            builder: { ...node, rows: run.rows.slice(start, start + perStatement) }
+          })
+        }
+      }
+      return {
+        type: "INSERT",
+        model,
+        statements,
+        returningOnMysql: dialect.name === "mysql" && returning.length > 0,
+        lastInsertId: (outcomes) => {
+          const first = outcomes[0]
+          if (!reportsId || key === undefined || first === undefined || first.rowsAffected === 0)
+            return undefined
+          if (returning.length > 0) return toId(first.rows[0]?.[key.column])
+          const id = toId(first.lastInsertId)
+          if (dialect.name !== "sqlite" || id === undefined) return id
+          // SQLite reports the last rowid of the statement; its ids are consecutive.
+          return typeof id === "bigint" ? id - BigInt(first.rowsAffected - 1) : id - (first.rowsAffected - 1)
+        }
+      }
+    })
+
+/**
+ * An INSERT into `schema`'s table; add rows with `values`.
+ *
+ * @since 0.1.0 @category constructors
+ */
+export const into = <A, I>(schema: EntityModel.EntitySchema<A, I>): InsertBuilder<A> =>
+  new InsertBuilder<A>({
+    _tag: "Insert",
+    into: { _tag: "Table", schema, alias: undefined },
+    rows: [],
+    columns: undefined,
+    onConflict: undefined,
+    returning: undefined
+  })

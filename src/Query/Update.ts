@@ -1,0 +1,156 @@
+/**
+ * UPDATE builder. Immutable: each method returns a new builder over a new node.
+ *
+ * @example
+ * const older = Update.table(User)
+ *   .set((u) => ({ age: u.age.add(1) }))
+ *   .where((u) => u.id.eq(7))
+ *   .exec()
+ * @since 0.1.0
+ */
+import { Effect, Either, Pipeable } from "effect"
+import type { EntitySchema } from "../Schema/EntityModel.js"
+import type { EntityRegistryService } from "../Schema/EntityRegistry.js"
+import type { Assignment, UpdateNode } from "./Ast.js"
+import * as Compiler from "./Compiler.js"
+import type { Dialect } from "./Dialect.js"
+import type { ExecResult } from "./ExecResult.js"
+import type { Executor } from "./Executor.js"
+import { type Columns, columnsProxy, Expr, type ExprNode, type Operand, type Predicate } from "./Expr.js"
+import * as Mutation from "./internal/mutation.js"
+import { ReturningBuilder, type WriteError } from "./Returning.js"
+
+/**
+ * New values by field: plain values (bound, encoded through the field's schema; `null` writes NULL)
+ * or expressions. An `undefined` value is skipped, never written as NULL.
+ *
+ * @since 0.1.0 @category models
+ */
+export type Assignments<A> = { readonly [K in keyof A]?: Operand<A[K]> }
+
+/**
+ * A partial entity for `setPartial`: any field may be left out or `undefined` (skipped); a nullable
+ * or optional field may be `null` (written as NULL, which reads back as absent for an optional one).
+ *
+ * @since 0.1.0 @category models
+ */
+export type Patch<A> = {
+  readonly [K in keyof A]?: A[K] | undefined | (undefined extends A[K] ? null : never)
+}
+
+/**
+ * The assignments of an object, in key order; `undefined` values are skipped.
+ *
+ * @since 0.1.0 @category constructors
+ */
+export const assignments = (values: object, skip?: (field: string) => boolean): ReadonlyArray<Assignment> =>
+  Object.entries(values).flatMap(([field, value]): Array<Assignment> => {
+    if (value === undefined || skip?.(field) === true) return []
+    const node: ExprNode = value instanceof Expr ? value.node : { _tag: "Value", value }
+    return [{ field, value: node }]
+  })
+
+/**
+ * An UPDATE of entity `A`'s table.
+ *
+ * @since 0.1.0 @category models
+ */
+export class UpdateBuilder<A> implements Pipeable.Pipeable {
+  constructor(readonly node: UpdateNode) {}
+
+  pipe() {
+    // biome-ignore lint/complexity/noArguments: the Pipeable protocol forwards its arguments.
+    return Pipeable.pipeArguments(this, arguments)
+  }
+
+  private with(patch: Partial<UpdateNode>): UpdateBuilder<A> {
+    return new UpdateBuilder({ ...this.node, ...patch })
+  }
+
+  private merge(set: ReadonlyArray<Assignment>): UpdateBuilder<A> {
+    const later = new Set(set.map((a) => a.field))
+    return this.with({ set: [...this.node.set.filter((a) => !later.has(a.field)), ...set] })
+  }
+
+  /** Sets fields to values or expressions of the current row (`(u) => ({ age: u.age.add(1) })`); later calls win per field. */
+  set(values: Assignments<A> | ((columns: Columns<A>) => Assignments<A>)): UpdateBuilder<A> {
+    return this.merge(assignments(typeof values === "function" ? values(columnsProxy<A>()) : values))
+  }
+
+  /**
+   * Sets the fields a partial entity gives: `undefined` is skipped, `null` writes NULL. Primary key
+   * fields (they belong in WHERE) and fields the entity ignores are skipped too.
+   */
+  setPartial(entity: Patch<A>): UpdateBuilder<A> {
+    const model = Mutation.defaultRegistry.get(this.node.table.schema)
+    const skip = Either.match(model, {
+      onLeft: () => () => false,
+      onRight: (m) => (field: string) =>
+        m.ignored.includes(field) || m.primaryKey.some((f) => f.field === field)
+    })
+    return this.merge(assignments(entity, skip))
+  }
+
+  /** Adds a WHERE condition; several calls are joined with AND. Without one, every row is updated. */
+  where(predicate: Predicate | ((columns: Columns<A>) => Predicate)): UpdateBuilder<A> {
+    const node = (typeof predicate === "function" ? predicate(columnsProxy<A>()) : predicate).node
+    return this.with({
+      where: this.node.where === undefined ? node : { _tag: "And", operands: [this.node.where, node] }
+    })
+  }
+
+  /** Returns the updated rows: every field, or the named ones. Not on MySQL/MariaDB. */
+  returning(): ReturningBuilder<A>
+  returning<K extends keyof A & string>(
+    ...fields: readonly [K, ...ReadonlyArray<K>]
+  ): ReturningBuilder<Pick<A, K>>
+  returning(...fields: ReadonlyArray<string>): ReturningBuilder<unknown> {
+    const returning = fields.length === 0 ? "*" : fields
+    const node: UpdateNode = { ...this.node, returning }
+    return new ReturningBuilder(
+      plan(node),
+      Mutation.returningDecoder(this.node.table.schema as EntitySchema, returning)
+    )
+  }
+
+  /** The SQL and parameters for `dialect`. */
+  compile(
+    dialect: Dialect,
+    registry: EntityRegistryService = Mutation.defaultRegistry
+  ): Either.Either<Compiler.Compiled, Compiler.CompileError> {
+    return Mutation.compileOne(plan(this.node), dialect, registry)
+  }
+
+  /** Runs the UPDATE: `rowsAffected` is the number of rows the WHERE matched. */
+  exec(): Effect.Effect<ExecResult, WriteError, Executor> {
+    return Effect.map(Mutation.run(plan(this.node)), ({ result }) => result)
+  }
+}
+
+const plan =
+  (node: UpdateNode): Mutation.Planner =>
+  (dialect, registry) =>
+    Either.map(
+      Compiler.compile(dialect, registry, (w) => Compiler.update(w, node)),
+      ({ statement, model }): Mutation.Plan => ({
+        type: "UPDATE",
+        model,
+        statements: [{ statement, builder: node }],
+        returningOnMysql: false,
+        lastInsertId: () => undefined
+      })
+    )
+
+/**
+ * An UPDATE of `schema`'s table.
+ *
+ * @since 0.1.0 @category constructors
+ */
+export const table = <A, I>(schema: EntitySchema<A, I>): UpdateBuilder<A> =>
+  new UpdateBuilder<A>({
+    _tag: "Update",
+    table: { _tag: "Table", schema, alias: undefined },
+    set: [],
+    where: undefined,
+    returning: undefined
+  })
