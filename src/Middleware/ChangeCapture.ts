@@ -16,7 +16,7 @@ import { Effect, FiberRef, type Layer, Option } from "effect"
 import { type ChangeEvent, ChangeFeed, type ChangeFeedService, type ChangeType } from "../Query/ChangeFeed.js"
 import type * as Executor from "../Query/Executor.js"
 import type { ExprNode } from "../Query/Expr.js"
-import type { EntityModel } from "../Schema/EntityModel.js"
+import type { EntityModel, FieldModel } from "../Schema/EntityModel.js"
 import * as Middleware from "./Middleware.js"
 
 type Key = Readonly<Record<string, unknown>>
@@ -88,6 +88,10 @@ const keysFromRows = (
     ? rows.map((row) => Object.fromEntries(model.primaryKey.map((pk) => [pk.field, row[pk.column]])))
     : undefined
 
+/** Insert leaves a generated key to the database when the row holds null, undefined or zero for it. */
+const given = (pk: FieldModel, value: unknown) =>
+  value !== undefined && !(pk.generated && (value === null || value === 0 || value === 0n))
+
 /** The keys an INSERT's rows give themselves; not for an upsert, which may write another row. */
 const keysFromInsertRows = (model: EntityModel, builder: unknown): ReadonlyArray<Key> | undefined => {
   if (
@@ -104,7 +108,7 @@ const keysFromInsertRows = (model: EntityModel, builder: unknown): ReadonlyArray
   for (const row of rows) {
     if (typeof row !== "object" || row === null) return undefined
     const values = row as Record<string, unknown>
-    if (model.primaryKey.some((pk) => values[pk.field] === undefined)) return undefined
+    if (model.primaryKey.some((pk) => !given(pk, values[pk.field]))) return undefined
     keys.push(Object.fromEntries(model.primaryKey.map((pk) => [pk.field, values[pk.field]])))
   }
   return keys.length > 0 ? keys : undefined
