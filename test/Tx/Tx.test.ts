@@ -23,7 +23,7 @@ import { SqlError } from "../../src/Query/QueryError.js"
 import * as Tx from "../../src/Tx/Tx.js"
 import { TxError } from "../../src/Tx/TxError.js"
 import { testDatabases } from "../support/databases.js"
-import { exec, insert, items, names } from "./fixtures.js"
+import { exec, insert, items, names, query } from "./fixtures.js"
 
 class Boom extends Data.TaggedError("Boom")<{ readonly step: string }> {}
 
@@ -578,6 +578,36 @@ for (const db of testDatabases({ maxConnections: 4 })) {
             expect(error._tag === "TxError" && error.reason).toBe("commit")
             expect(yield* starting("pg-")).toEqual([])
           })
+        )
+
+        it.effect(
+          "PostgreSQL: a COMMIT refused by a deferred constraint is a TxError, also from an explicit commit",
+          () =>
+            Effect.gen(function* () {
+              const table = `${t.table}_deferred`
+              yield* exec(`CREATE TABLE ${table} (k INT UNIQUE DEFERRABLE INITIALLY DEFERRED)`)
+              const twice = Effect.zipRight(
+                exec(`INSERT INTO ${table} (k) VALUES (1)`),
+                exec(`INSERT INTO ${table} (k) VALUES (1)`)
+              )
+              const error = yield* Effect.flip(twice.pipe(Tx.run()))
+              const explicit = yield* Effect.scoped(
+                Effect.gen(function* () {
+                  const tx = yield* Tx.begin()
+                  yield* twice
+                  return yield* Effect.flip(tx.commit)
+                })
+              )
+              const left = yield* query(`SELECT COUNT(*) AS c FROM ${table}`)
+              yield* exec(`DROP TABLE ${table}`)
+              for (const e of [error, explicit]) {
+                expect(e).toBeInstanceOf(TxError)
+                expect(e._tag === "TxError" && e.reason).toBe("commit")
+                expect(e._tag === "TxError" && e.cause).toBeInstanceOf(SqlError)
+                expect(e._tag === "TxError" && (e.cause as SqlError).reason).toBe("unique")
+              }
+              expect(Number(left[0]?.c)).toBe(0)
+            })
         )
 
         it.effect("PostgreSQL: a savepoint rollback recovers from a failed statement", () =>
