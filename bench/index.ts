@@ -3,7 +3,8 @@
  * Benches measure; they never fail on a missed target, they print it.
  */
 const benches: Record<string, () => Promise<{ readonly run: () => Promise<void> }>> = {
-  select: () => import("./Select.js")
+  select: () => import("./Select.js"),
+  cache: () => import("./Cache.js")
 }
 
 const wanted = process.argv.slice(2)
