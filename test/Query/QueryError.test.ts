@@ -24,6 +24,8 @@ describe("classify", () => {
     [{ code: "SQLITE_CONSTRAINT_NOTNULL" }, "not_null"],
     [{ code: "SQLITE_BUSY" }, "lock_timeout"],
     [{ code: "ECONNREFUSED" }, "connection"],
+    [new Error("Can't add new command when connection is in closed state"), "connection"],
+    [new Error("Client has encountered a connection error and is not queryable"), "connection"],
     [{ code: "XX000" }, "other"],
     [new Error("boom"), "other"]
   ] as const)("%o → %s", (driverError, reason) => {
