@@ -175,7 +175,9 @@ export const classify = (error: unknown): SqlErrorReason => {
     if (code.startsWith("SQLITE_")) return sqliteReason(code, message) ?? "other"
     if (code.length === 5) return pgReason(code) ?? "other"
   }
-  return /Connection terminated|connection is closed|Connection lost|not connected/i.test(message)
+  return /Connection terminated|connection is closed|connection is in closed state|not queryable|Connection lost|not connected/i.test(
+    message
+  )
     ? "connection"
     : "other"
 }
