@@ -7,15 +7,17 @@ import { assert, describe, layer } from "@effect/vitest"
 import { Chunk, Effect, Either, Layer, Option, Queue, Schema } from "effect"
 import * as Database from "../../src/Layers/Database.js"
 import * as ChangeCapture from "../../src/Middleware/ChangeCapture.js"
-import type { DeleteNode, InsertNode, UpdateNode } from "../../src/Query/Ast.js"
 import * as ChangeFeed from "../../src/Query/ChangeFeed.js"
-import type * as Executor from "../../src/Query/Executor.js"
 import type { ExprNode } from "../../src/Query/Expr.js"
-import type { Session } from "../../src/Query/Session.js"
+import * as Expr from "../../src/Query/Expr.js"
+import * as Insert from "../../src/Query/Insert.js"
+import * as Raw from "../../src/Query/Raw.js"
+import * as Select from "../../src/Query/Select.js"
+import * as Update from "../../src/Query/Update.js"
 import * as Entity from "../../src/Schema/Entity.js"
 import * as Tx from "../../src/Tx/Tx.js"
 import { autoIdColumn, testDatabases, uniqueName } from "../support/databases.js"
-import { execute, session, statement } from "./support.js"
+import { session, statement } from "./support.js"
 
 const tags = uniqueName("capture_tags")
 const notes = uniqueName("capture_notes")
@@ -27,49 +29,13 @@ class Note extends Schema.Class<Note>("Note")(
   Entity.table(notes)
 ) {}
 
+const insertTags = (rows: ReadonlyArray<{ id: number; name: string }>) =>
+  Insert.into(Tag)
+    .values(rows.map((r) => new Tag(r)))
+    .exec()
+
 const column = (field: string): ExprNode => ({ _tag: "Column", source: undefined, field })
 const value = (v: unknown): ExprNode => ({ _tag: "Value", value: v })
-const tagSource = { _tag: "Table", schema: Tag, alias: undefined } as const
-
-/** SQL with `?` written for the session's dialect. */
-const dialectSql = (s: Session, sql: string) => {
-  let n = 0
-  return sql.replace(/\?/g, () => s.dialect.placeholder(++n))
-}
-
-const modelOf = <A, I>(s: Session, schema: Schema.Schema<A, I, never>) => {
-  const model = s.registry.get(schema)
-  if (Either.isLeft(model)) throw model.left
-  return model.right
-}
-
-/** A write as its builder would hand it over: SQL, parameters, the entity and the node. */
-const write = (
-  s: Session,
-  type: "INSERT" | "UPDATE" | "DELETE",
-  sql: string,
-  params: ReadonlyArray<unknown>,
-  node: InsertNode | UpdateNode | DeleteNode
-): Executor.QueryContext =>
-  statement(s, dialectSql(s, sql), params, { type, model: modelOf(s, Tag), table: tags, builder: node })
-
-const insertTags = (s: Session, rows: ReadonlyArray<{ id: number; name: string }>) =>
-  write(
-    s,
-    "INSERT",
-    `INSERT INTO ${tags} (id, name) VALUES ${rows.map(() => "(?, ?)").join(", ")}`,
-    rows.flatMap((r) => [r.id, r.name]),
-    { _tag: "Insert", into: tagSource, rows, columns: undefined, onConflict: undefined, returning: undefined }
-  )
-
-const renameWhere = (s: Session, where: ExprNode, sql: string, params: ReadonlyArray<unknown>) =>
-  write(s, "UPDATE", `UPDATE ${tags} SET name = ? WHERE ${sql}`, ["renamed", ...params], {
-    _tag: "Update",
-    table: tagSource,
-    set: [{ field: "name", value: value("renamed") }],
-    where,
-    returning: undefined
-  })
 
 /** Runs `effect` with a subscription open; returns its result and the events it caused. */
 const capturing = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
@@ -111,12 +77,10 @@ for (const db of testDatabases()) {
           Effect.gen(function* () {
             const s = yield* session
             const { events } = yield* capturing(
-              execute(
-                insertTags(s, [
-                  { id: 1, name: "a" },
-                  { id: 2, name: "b" }
-                ])
-              )
+              insertTags([
+                { id: 1, name: "a" },
+                { id: 2, name: "b" }
+              ])
             )
             assert.deepStrictEqual(events, [
               {
@@ -132,60 +96,37 @@ for (const db of testDatabases()) {
 
       it.effect("a one-row INSERT leaving its generated key to the database reports the id it gave", () =>
         Effect.gen(function* () {
-          const s = yield* session
-          const returning = db.dialect === "pg" ? " RETURNING id" : ""
-          const ctx = statement(
-            s,
-            dialectSql(s, `INSERT INTO ${notes} (body) VALUES (?)${returning}`),
-            ["x"],
-            {
-              type: "INSERT",
-              model: modelOf(s, Note),
-              table: notes,
-              expects: "exec",
-              // The Insert builder's node: a zero id means "let the database choose".
-              builder: {
-                _tag: "Insert",
-                into: { _tag: "Table", schema: Note, alias: undefined },
-                rows: [{ id: 0, body: "x" }],
-                columns: undefined,
-                onConflict: undefined,
-                returning: db.dialect === "pg" ? ["id"] : undefined
-              } satisfies InsertNode
-            }
+          const { result, events } = yield* capturing(
+            Insert.into(Note)
+              .values(new Note({ id: 0, body: "x" }))
+              .exec()
           )
-          const { events } = yield* capturing(execute(ctx))
-          const sql = yield* SqlClient.SqlClient
-          const [row] = yield* sql.unsafe<{ id: number }>(`SELECT id FROM ${notes} WHERE body = 'x'`)
+          const id = Either.isRight(result) ? result.right.lastInsertId : undefined
+          assert.isDefined(id)
           assert.deepStrictEqual(
             events.map((e) => e.primaryKeys),
-            [[{ id: Number(row?.id) }]]
+            [[{ id: Number(id) }]]
           )
         })
       )
 
       it.effect("an UPDATE reports the keys its WHERE pins, or none when it pins none", () =>
         Effect.gen(function* () {
-          const s = yield* session
-          yield* execute(
-            insertTags(s, [
-              { id: 10, name: "x" },
-              { id: 11, name: "y" },
-              { id: 12, name: "y" }
-            ])
-          )
-          const byIds: ExprNode = {
-            _tag: "And",
-            operands: [
-              { _tag: "In", negated: false, operand: column("id"), values: [value(10), value(11)] },
-              { _tag: "Binary", op: "<>", left: column("name"), right: value("z") }
-            ]
-          }
-          const byName: ExprNode = { _tag: "Binary", op: "=", left: column("name"), right: value("y") }
+          yield* insertTags([
+            { id: 10, name: "x" },
+            { id: 11, name: "y" },
+            { id: 12, name: "y" }
+          ])
           const { events } = yield* capturing(
             Effect.zipRight(
-              execute(renameWhere(s, byIds, "id IN (?, ?) AND name <> ?", [10, 11, "z"])),
-              execute(renameWhere(s, byName, "name = ?", ["y"]))
+              Update.table(Tag)
+                .set({ name: "renamed" })
+                .where((t) => Expr.and(t.id.in([10, 11]), t.name.neq("z")))
+                .exec(),
+              Update.table(Tag)
+                .set({ name: "renamed" })
+                .where((t) => t.name.eq("y"))
+                .exec()
             )
           )
           assert.deepStrictEqual(
@@ -199,20 +140,17 @@ for (const db of testDatabases()) {
       )
 
       it.effect(
-        "reads, failed writes and raw statements without a table publish nothing; a raw DELETE on a table does",
+        "reads, failed writes and raw statements without an entity publish nothing; a raw DELETE on one does",
         () =>
           Effect.gen(function* () {
             const s = yield* session
-            yield* execute(insertTags(s, [{ id: 40, name: "taken" }]))
-            const rawDelete = statement(s, dialectSql(s, `DELETE FROM ${tags} WHERE id = ?`), [999], {
-              table: tags
-            })
+            yield* insertTags([{ id: 40, name: "taken" }])
             const { events } = yield* capturing(
               Effect.all([
-                execute(statement(s, `SELECT * FROM ${tags}`, [], { type: "SELECT", table: tags })),
-                Effect.either(execute(insertTags(s, [{ id: 40, name: "duplicate" }]))),
-                execute(statement(s, dialectSql(s, `DELETE FROM ${tags} WHERE id = ?`), [998])),
-                execute(rawDelete)
+                Select.from(Tag).getMulti(),
+                Effect.either(insertTags([{ id: 40, name: "duplicate" }])),
+                Raw.query(`DELETE FROM ${tags} WHERE id = ?`, [998]).exec(),
+                Raw.query(Tag, `DELETE FROM ${tags} WHERE id = ?`, [999]).exec()
               ])
             )
             assert.deepStrictEqual(events, [
@@ -223,14 +161,13 @@ for (const db of testDatabases()) {
 
       it.effect("inside a transaction the event waits for COMMIT", () =>
         Effect.gen(function* () {
-          const s = yield* session
           const { result, events } = yield* capturing(
             Effect.scoped(
               Effect.gen(function* () {
                 const queue = yield* ChangeFeed.subscribe
                 return yield* Tx.run(
                   Effect.gen(function* () {
-                    yield* execute(insertTags(s, [{ id: 20, name: "in tx" }]))
+                    yield* insertTags([{ id: 20, name: "in tx" }])
                     // Still inside the transaction: nothing published yet.
                     return yield* Queue.size(queue)
                   })
@@ -248,26 +185,19 @@ for (const db of testDatabases()) {
 
       it.effect("a rolled-back transaction publishes nothing, nor does a rolled-back savepoint", () =>
         Effect.gen(function* () {
-          const s = yield* session
           const rolledBack = yield* capturing(
-            Tx.run(Effect.zipRight(execute(insertTags(s, [{ id: 30, name: "gone" }])), Effect.fail("abort")))
+            Tx.run(Effect.zipRight(insertTags([{ id: 30, name: "gone" }]), Effect.fail("abort")))
           )
           assert.deepStrictEqual(rolledBack.result, Either.left("abort"))
           assert.deepStrictEqual(rolledBack.events, [])
           const partial = yield* capturing(
             Tx.run(
               Effect.gen(function* () {
-                yield* execute(insertTags(s, [{ id: 31, name: "kept" }]))
+                yield* insertTags([{ id: 31, name: "kept" }])
                 yield* Effect.either(
-                  Tx.run(
-                    Effect.zipRight(
-                      execute(insertTags(s, [{ id: 32, name: "undone" }])),
-                      Effect.fail("inner")
-                    ),
-                    {
-                      propagation: "nested"
-                    }
-                  )
+                  Tx.run(Effect.zipRight(insertTags([{ id: 32, name: "undone" }]), Effect.fail("inner")), {
+                    propagation: "nested"
+                  })
                 )
               })
             )
