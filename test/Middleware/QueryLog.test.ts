@@ -4,7 +4,9 @@ import { Duration, Effect, Fiber, Layer, Ref, Schema, TestClock } from "effect"
 import * as Database from "../../src/Layers/Database.js"
 import * as QueryLog from "../../src/Middleware/QueryLog.js"
 import * as Executor from "../../src/Query/Executor.js"
+import * as Insert from "../../src/Query/Insert.js"
 import * as Select from "../../src/Query/Select.js"
+import * as Update from "../../src/Query/Update.js"
 import * as Entity from "../../src/Schema/Entity.js"
 import * as Tx from "../../src/Tx/Tx.js"
 import { uniqueName } from "../support/databases.js"
@@ -123,29 +125,39 @@ describe("QueryLog", () => {
         })
     )
 
-    it.effect("a write reports rows affected; the transaction it ran in is named", () =>
-      Effect.gen(function* () {
-        const s = yield* session
-        const { result: txId, entries } = yield* withEntries(
-          Effect.scoped(
-            Effect.gen(function* () {
-              const tx = yield* Tx.begin()
-              yield* execute(
-                statement(s, `UPDATE ${table} SET login = ? WHERE id = ?`, ["ann2", 1], {
-                  type: "UPDATE",
-                  table
-                })
-              )
-              yield* tx.commit
-              return tx.id
-            })
+    it.effect(
+      "writes report rows affected and redact sensitive values they set or insert; the transaction is named",
+      () =>
+        Effect.gen(function* () {
+          const { result: txId, entries } = yield* withEntries(
+            Effect.scoped(
+              Effect.gen(function* () {
+                const tx = yield* Tx.begin()
+                yield* Update.table(Account)
+                  .set({ login: "ann2", password: "new secret" })
+                  .where((a) => a.id.eq(1))
+                  .exec()
+                yield* Insert.into(Account)
+                  .values(new Account({ id: 3, login: "cid", password: "p4ss" }))
+                  .exec()
+                yield* tx.commit
+                return tx.id
+              })
+            )
           )
-        )
-        assert.strictEqual(entries[0]?.rowsAffected, 1)
-        assert.strictEqual(entries[0]?.rows, undefined)
-        assert.isDefined(txId)
-        assert.strictEqual(entries[0]?.transaction, txId)
-      })
+          assert.deepStrictEqual(
+            entries.map((e) => [e.type, e.params, e.rowsAffected, e.rows]),
+            [
+              ["UPDATE", ["ann2", QueryLog.redacted, 1], 1, undefined],
+              ["INSERT", [3, "cid", QueryLog.redacted], 1, undefined]
+            ]
+          )
+          assert.isDefined(txId)
+          assert.deepStrictEqual(
+            entries.map((e) => e.transaction),
+            [txId, txId]
+          )
+        })
     )
 
     it.effect("a failed query is logged at Warning with its error, and still fails", () =>
