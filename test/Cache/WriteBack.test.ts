@@ -1,0 +1,352 @@
+import * as SqlClient from "@effect/sql/SqlClient"
+import { assert, describe, it } from "@effect/vitest"
+import {
+  Context,
+  Effect,
+  Exit,
+  Layer,
+  Logger,
+  LogLevel,
+  Metric,
+  Option,
+  Ref,
+  Schedule,
+  Schema,
+  Scope,
+  TestClock
+} from "effect"
+import * as fc from "fast-check"
+import * as Cache from "../../src/Cache/Cache.js"
+import * as M from "../../src/Cache/internal/patternMetrics.js"
+import * as MemoryCache from "../../src/Cache/MemoryCache.js"
+import * as WriteBack from "../../src/Cache/WriteBack.js"
+import * as WriteThrough from "../../src/Cache/WriteThrough.js"
+import * as Entity from "../../src/Schema/Entity.js"
+import { testDatabases, uniqueName } from "../support/databases.js"
+
+class StoreDown extends Error {
+  readonly _tag = "StoreDown"
+}
+
+/** An in-memory store that counts its calls; `fails(key)` makes any batch holding that key fail. */
+const memoryStore = (fails: (key: string) => boolean = () => false) =>
+  Effect.gen(function* () {
+    const rows = new Map<string, unknown>()
+    const calls = yield* Ref.make(0)
+    const store: WriteThrough.Store<unknown, StoreDown> = {
+      write: (entries) =>
+        Effect.zipRight(
+          Ref.update(calls, (n) => n + 1),
+          Effect.suspend(() => {
+            if (entries.some((e) => fails(e.key))) return Effect.fail(new StoreDown())
+            for (const e of entries) rows.set(e.key, e.value)
+            return Effect.void
+          })
+        ),
+      delete: (keys) =>
+        Effect.zipRight(
+          Ref.update(calls, (n) => n + 1),
+          Effect.suspend(() => {
+            if (keys.some(fails)) return Effect.fail(new StoreDown())
+            for (const k of keys) rows.delete(k)
+            return Effect.void
+          })
+        )
+    }
+    return { rows, calls, store }
+  })
+
+/** Lets background fibers run until `done` holds (TestClock never moves on its own). */
+const eventually = (done: () => boolean) =>
+  Effect.repeat(Effect.yieldNow(), { until: () => done(), times: 10_000 })
+
+describe("WriteBack", () => {
+  it.scoped("writes stay in the cache, dirty, until flush writes them back in batches", () =>
+    Effect.gen(function* () {
+      const base = yield* Cache.makeTest
+      const { rows, calls, store } = yield* memoryStore()
+      const { cache, control } = yield* WriteBack.make(base, { store, batchSize: 2, name: "wb-flush" })
+      yield* cache.set("a", 1)
+      yield* cache.set("b", 2)
+      yield* cache.set("c", 3)
+      yield* cache.set("a", 4)
+      assert.strictEqual(rows.size, 0)
+      assert.strictEqual(yield* control.dirty, 3)
+      const gauge = yield* Metric.value(Metric.tagged(M.dirty, "cache", "wb-flush"))
+      assert.strictEqual(gauge.value, 3)
+      const report = yield* control.flush
+      assert.strictEqual(report.written, 3)
+      assert.deepStrictEqual(report.failures, [])
+      assert.deepStrictEqual(Object.fromEntries(rows), { a: 4, b: 2, c: 3 })
+      assert.strictEqual(yield* Ref.get(calls), 2)
+      assert.strictEqual(yield* control.dirty, 0)
+      assert.strictEqual((yield* control.flush).written, 0)
+    })
+  )
+
+  it.scoped("an entry is written back when its TTL runs out, and still read back until then", () =>
+    Effect.gen(function* () {
+      const base = yield* Cache.makeTest
+      const { rows, store } = yield* memoryStore()
+      const { cache } = yield* WriteBack.make(base, { store, tick: "1 second" })
+      yield* cache.set("a", 1, "5 seconds")
+      yield* cache.set("b", 2, "1 hour")
+      yield* TestClock.adjust("4 seconds")
+      assert.strictEqual(rows.size, 0)
+      yield* TestClock.adjust("2 seconds")
+      yield* eventually(() => rows.has("a"))
+      assert.deepStrictEqual(Object.fromEntries(rows), { a: 1 })
+    })
+  )
+
+  it.scoped("a memory cache's capacity eviction writes the entry back; reads still see it", () =>
+    Effect.gen(function* () {
+      const { rows, store } = yield* memoryStore()
+      const context = yield* Layer.build(
+        WriteBack.layer(Cache.Cache, { store, name: "wb-evict", tick: "1 hour" }).pipe(
+          Layer.provideMerge(
+            MemoryCache.layer({ maxEntries: 2, onEvicted: WriteBack.onEvicted("wb-evict") })
+          ),
+          Layer.provideMerge(WriteBack.layerEvictions)
+        )
+      )
+      const cache = Cache.Cache.pipe(Effect.provide(context))
+      const memory = yield* MemoryCache.MemoryCache.pipe(Effect.provide(context))
+      yield* Effect.flatMap(cache, (c) => Effect.all([c.set("a", 1), c.set("b", 2), c.set("c", 3)]))
+      yield* eventually(() => rows.has("a"))
+      assert.deepStrictEqual(Object.fromEntries(rows), { a: 1 })
+      assert.isFalse(yield* memory.has("a"))
+      assert.deepStrictEqual(yield* Effect.flatMap(cache, (c) => c.get("a")), Option.some(1))
+      const evictions = yield* Metric.value(
+        Metric.tagged(Metric.tagged(M.evictions, "cache", "wb-evict"), "reason", "capacity")
+      )
+      assert.strictEqual(evictions.count, 1)
+    })
+  )
+
+  it.scoped("reads fall back to the dirty value when the cache lost it", () =>
+    Effect.gen(function* () {
+      const base = yield* Cache.makeTest
+      const { store } = yield* memoryStore()
+      const { cache } = yield* WriteBack.make(base, { store })
+      yield* cache.set("a", 1)
+      yield* base.delete("a")
+      assert.deepStrictEqual(yield* cache.get("a"), Option.some(1))
+      assert.isTrue(yield* cache.has("a"))
+      assert.deepStrictEqual(yield* cache.loadOrStore("a", 2), { value: 1, loaded: true })
+      assert.deepStrictEqual(yield* cache.delete("a"), Option.some(1))
+      assert.deepStrictEqual(yield* cache.get("a"), Option.none())
+    })
+  )
+
+  it.scoped("deletes are written back at the next wake-up", () =>
+    Effect.gen(function* () {
+      const base = yield* Cache.makeTest
+      const { rows, store } = yield* memoryStore()
+      rows.set("a", 1)
+      const { cache, control } = yield* WriteBack.make(base, { store })
+      yield* cache.delete("a")
+      yield* eventually(() => !rows.has("a"))
+      assert.isFalse(rows.has("a"))
+      assert.strictEqual(yield* control.dirty, 0)
+    })
+  )
+
+  it.effect("closing the scope writes everything back; later writes go straight to the store", () =>
+    Effect.gen(function* () {
+      const base = yield* Cache.makeTest
+      const { rows, store } = yield* memoryStore()
+      const scope = yield* Scope.make()
+      const { cache } = yield* Scope.extend(WriteBack.make(base, { store }), scope)
+      yield* Effect.forEach(["a", "b", "c"], (k) => cache.set(k, k), { discard: true })
+      assert.strictEqual(rows.size, 0)
+      yield* Scope.close(scope, Exit.void)
+      assert.deepStrictEqual(Object.fromEntries(rows), { a: "a", b: "b", c: "c" })
+      yield* cache.set("late", 1)
+      assert.strictEqual(rows.get("late"), 1)
+    })
+  )
+
+  it.scoped(
+    "a refused batch is retried, then split: good entries land, the bad one is reported and kept",
+    () =>
+      Effect.gen(function* () {
+        const base = yield* Cache.makeTest
+        const { rows, calls, store } = yield* memoryStore((key) => key === "bad")
+        const reported = yield* Ref.make<ReadonlyArray<WriteBack.Failure<unknown, StoreDown>>>([])
+        const { cache, control } = yield* WriteBack.make(base, {
+          store,
+          retry: Schedule.recurs(2),
+          name: "wb-bisect",
+          onFailure: (failure) => Ref.update(reported, (all) => [...all, failure])
+        })
+        yield* Effect.forEach(["a", "b", "bad", "c"], (k) => cache.set(k, k), { discard: true })
+        const report = yield* control.flush
+        assert.strictEqual(report.written, 3)
+        assert.deepStrictEqual(Object.fromEntries(rows), { a: "a", b: "b", c: "c" })
+        assert.strictEqual(report.failures.length, 1)
+        assert.deepStrictEqual(report.failures[0]?.writes, [{ key: "bad", value: "bad" }])
+        assert.deepStrictEqual(yield* Ref.get(reported), report.failures)
+        assert.strictEqual(yield* control.dirty, 1)
+        // 3 tries of the whole batch, then halves [a, b] ok and [bad, c] failing, then [bad] and [c].
+        assert.strictEqual(yield* Ref.get(calls), 7)
+        const failed = yield* Metric.value(Metric.tagged(M.storeFailures, "cache", "wb-bisect"))
+        assert.strictEqual(failed.count, 1)
+      })
+  )
+
+  it.effect(
+    "property: with random store failures, every write ends in the store or in a reported failure",
+    () =>
+      Effect.promise(() =>
+        fc.assert(
+          fc.asyncProperty(
+            fc.array(
+              fc.oneof(
+                fc.record({
+                  op: fc.constant("set" as const),
+                  key: fc.integer({ min: 0, max: 9 }),
+                  value: fc.nat()
+                }),
+                fc.record({ op: fc.constant("delete" as const), key: fc.integer({ min: 0, max: 9 }) }),
+                fc.record({ op: fc.constant("flush" as const) })
+              ),
+              { maxLength: 60 }
+            ),
+            fc.array(fc.boolean(), { minLength: 64, maxLength: 64 }),
+            async (ops, coin) => {
+              let call = 0
+              const rows = new Map<string, number>()
+              const failures: Array<WriteBack.Failure<number, StoreDown>> = []
+              const flaky = <X>(apply: () => X) =>
+                Effect.suspend(() =>
+                  coin[call++ % coin.length] ? Effect.fail(new StoreDown()) : Effect.sync(apply)
+                )
+              const store: WriteThrough.Store<number, StoreDown> = {
+                write: (entries) =>
+                  flaky(() => {
+                    for (const e of entries) rows.set(e.key, e.value)
+                  }),
+                delete: (keys) =>
+                  flaky(() => {
+                    for (const k of keys) rows.delete(k)
+                  })
+              }
+              const last = new Map<string, number | "deleted">()
+              await Effect.runPromise(
+                Effect.scoped(
+                  Effect.gen(function* () {
+                    const base = Cache.forSchema(Schema.Number)(yield* Cache.makeTest)
+                    const { cache, control } = yield* WriteBack.make(base, {
+                      store,
+                      retry: Schedule.recurs(1),
+                      batchSize: 3,
+                      tick: "1 hour",
+                      onFailure: (f) => Effect.sync(() => failures.push(f))
+                    })
+                    for (const op of ops) {
+                      if (op.op === "set") {
+                        yield* cache.set(String(op.key), op.value)
+                        last.set(String(op.key), op.value)
+                      } else if (op.op === "delete") {
+                        yield* cache.delete(String(op.key))
+                        last.set(String(op.key), "deleted")
+                      } else {
+                        yield* control.flush
+                      }
+                    }
+                  })
+                ).pipe(Logger.withMinimumLogLevel(LogLevel.None))
+              )
+              for (const [key, value] of last) {
+                if (value === "deleted") {
+                  const landed = !rows.has(key)
+                  const reported = failures.some((f) => f.deletes.includes(key))
+                  if (!landed && !reported) return false
+                } else {
+                  const landed = rows.get(key) === value
+                  const reported = failures.some((f) =>
+                    f.writes.some((w) => w.key === key && w.value === value)
+                  )
+                  if (!landed && !reported) return false
+                }
+              }
+              return true
+            }
+          ),
+          { numRuns: 150 }
+        )
+      )
+  )
+
+  it.scoped("bad options are typed errors", () =>
+    Effect.gen(function* () {
+      const base = yield* Cache.makeTest
+      const { store } = yield* memoryStore()
+      assert.strictEqual(
+        (yield* Effect.flip(WriteBack.make(base, { store, batchSize: 0 }))).reason,
+        "invalid_argument"
+      )
+      assert.strictEqual(
+        (yield* Effect.flip(WriteBack.make(base, { store, tick: 0 }))).reason,
+        "invalid_argument"
+      )
+    })
+  )
+})
+
+const table = uniqueName("wb_users")
+
+class User extends Schema.Class<User>("User")(
+  { id: Schema.Number, name: Schema.String, age: Schema.Number },
+  Entity.table(table)
+) {}
+
+class UserCache extends Cache.Tag("test/WriteBack/UserCache")<UserCache, User>() {}
+
+for (const db of testDatabases().filter((d) => d.dialect !== "pg")) {
+  describe.skipIf(!db.available)(`${db.label}: write-back to the database`, () => {
+    it.live(
+      "scope closed with 10,000 dirty entries: every one is in the database",
+      () =>
+        Effect.gen(function* () {
+          const sql = yield* SqlClient.SqlClient
+          yield* sql.unsafe(
+            `CREATE TABLE ${table} (id INT PRIMARY KEY, name VARCHAR(50) NOT NULL, age INT NOT NULL)`
+          )
+          const users = Array.from(
+            { length: 10_000 },
+            (_, i) => new User({ id: i + 1, name: `user ${i + 1}`, age: i % 90 })
+          )
+          yield* Effect.scoped(
+            Effect.gen(function* () {
+              const context = yield* Layer.build(
+                WriteBack.layer(UserCache, { store: WriteThrough.entityStore(User), tick: "1 hour" }).pipe(
+                  Layer.provide(Cache.layerSchema(UserCache, User)),
+                  Layer.provide(MemoryCache.layer())
+                )
+              )
+              const cache = Context.get(context, UserCache)
+              yield* Effect.forEach(users, (u) => cache.set(String(u.id), u), { discard: true })
+              assert.strictEqual(yield* Context.get(context, WriteBack.WriteBack).dirty, 10_000)
+              const counted = yield* sql.unsafe<{ n: number }>(`SELECT COUNT(*) AS n FROM ${table}`)
+              assert.strictEqual(Number(counted[0]?.n), 0)
+            })
+          )
+          const rows = yield* sql.unsafe<{ id: number; name: string; age: number }>(
+            `SELECT id, name, age FROM ${table} ORDER BY id`
+          )
+          assert.strictEqual(rows.length, 10_000)
+          rows.forEach((row, i) => {
+            const user = users[i]
+            assert.deepStrictEqual(
+              [Number(row.id), row.name, Number(row.age)],
+              [user?.id, user?.name, user?.age]
+            )
+          })
+          yield* sql.unsafe(`DROP TABLE ${table}`)
+        }).pipe(Effect.provide(db.layer), Effect.orDie),
+      60_000
+    )
+  })
+}
