@@ -479,11 +479,12 @@ const assignments = (w: Writer, set: ReadonlyArray<Assignment>): string =>
     })
     .join(", ")
 
-/** What one INSERT statement writes: rows already encoded, one value per column. @since 0.1.0 @category models */
+/** What one INSERT statement writes: `rows` rows of encoded values, one per column, row after row. @since 0.1.0 @category models */
 export interface InsertSpec {
   readonly node: InsertNode
   readonly columns: ReadonlyArray<EntityModel.FieldModel>
-  readonly rows: ReadonlyArray<ReadonlyArray<unknown>>
+  readonly rows: number
+  readonly values: ReadonlyArray<unknown>
   readonly returning: ReadonlyArray<EntityModel.FieldModel>
 }
 
@@ -543,16 +544,20 @@ export const insert = (
   w.scoped(() => {
     const model = w.addSource(spec.node.into, true)
     let sql = `INSERT INTO ${w.quote(model.table)}`
-    if (spec.columns.length === 0) {
+    const width = spec.columns.length
+    if (width === 0) {
       sql +=
-        w.dialect.name === "mysql" ? ` () VALUES ${spec.rows.map(() => "()").join(", ")}` : " DEFAULT VALUES"
+        w.dialect.name === "mysql"
+          ? ` () VALUES ${Array.from({ length: spec.rows }, () => "()").join(", ")}`
+          : " DEFAULT VALUES"
     } else {
-      const tuples = new Array<string>(spec.rows.length)
-      for (let r = 0; r < spec.rows.length; r++) {
-        const row = spec.rows[r] as ReadonlyArray<unknown>
-        const values = new Array<string>(spec.columns.length)
-        for (let c = 0; c < spec.columns.length; c++) values[c] = w.param(row[c], undefined, spec.columns[c])
-        tuples[r] = `(${values.join(", ")})`
+      const tuples = new Array<string>(spec.rows)
+      for (let r = 0, i = 0; r < spec.rows; r++) {
+        let tuple = "("
+        for (let c = 0; c < width; c++, i++) {
+          tuple += (c === 0 ? "" : ", ") + w.param(spec.values[i], undefined, spec.columns[c])
+        }
+        tuples[r] = `${tuple})`
       }
       sql += ` (${spec.columns.map((c) => w.quote(c.column)).join(", ")}) VALUES ${tuples.join(", ")}`
     }

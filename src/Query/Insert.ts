@@ -2,7 +2,9 @@
  * INSERT builder: one row or many, a subset of columns, upserts both ways, RETURNING. Immutable:
  * each method returns a new builder over a new node.
  *
- * Rows are encoded through the entity schema (a `Date` stored as text binds its encoded form).
+ * Each value is validated and encoded through its field's schema (a `Date` stored as text binds
+ * its encoded form; a refinement such as `Schema.Int` is checked); a filter on the whole entity
+ * class is not run.
  * A field the row does not give (`undefined`) is left out so the database fills it in (its default,
  * an auto-increment); a generated field is also left out when it is `null`, `0` or `0n`, so
  * `new User({ id: 0, ... })` inserts with a generated id. Consecutive rows that give the same
@@ -14,7 +16,7 @@
  * const upsert = Insert.into(User).values(ann).onConflictDoUpdate({ target: ["email"], set: ["firstName"] })
  * @since 0.1.0
  */
-import { Effect, Either, Pipeable, Schema } from "effect"
+import { Effect, Either, type ParseResult, Pipeable, Schema, type SchemaAST } from "effect"
 import * as EntityModel from "../Schema/EntityModel.js"
 import type { EntityRegistryService } from "../Schema/EntityRegistry.js"
 import type { ConflictNode, InsertNode } from "./Ast.js"
@@ -147,15 +149,65 @@ export class InsertBuilder<A> implements Pipeable.Pipeable {
   }
 }
 
-const encoders = new WeakMap<object, (u: unknown) => Either.Either<unknown, { readonly message: string }>>()
+/** Checks a value against a schema AST without encoding it, when that is a plain `typeof`/`===` test. */
+const guardOf = (ast: SchemaAST.AST): ((u: unknown) => boolean) | undefined => {
+  switch (ast._tag) {
+    case "StringKeyword":
+      return (u) => typeof u === "string"
+    case "NumberKeyword":
+      return (u) => typeof u === "number"
+    case "BooleanKeyword":
+      return (u) => typeof u === "boolean"
+    case "BigIntKeyword":
+      return (u) => typeof u === "bigint"
+    case "UndefinedKeyword":
+      return (u) => u === undefined
+    case "Literal":
+      return (u) => u === ast.literal
+    case "Union": {
+      const members = ast.types.map(guardOf)
+      const guards = members.filter((g): g is (u: unknown) => boolean => g !== undefined)
+      return guards.length === members.length ? (u) => guards.some((g) => g(u)) : undefined
+    }
+    default:
+      return undefined
+  }
+}
 
-/** The entity's encoder, made once per schema. */
-const encoderOf = (model: EntityModel.EntityModel) => {
-  const cached = encoders.get(model.schema)
+/** How one field's values are validated and encoded on insert. */
+interface FieldCodec {
+  readonly field: EntityModel.FieldModel
+  /** A value it accepts is bound as is, skipping `encode`. */
+  readonly guard: ((u: unknown) => boolean) | undefined
+  readonly encode: (u: unknown) => Either.Either<unknown, ParseResult.ParseError>
+}
+
+const codecs = new WeakMap<EntityModel.EntityModel, ReadonlyArray<FieldCodec>>()
+
+/**
+ * Per-field codecs of a model, made once: each value goes through its field's schema (what
+ * `Schema.encode` of the entity does per property, so a Date stored as text binds the text and a
+ * refinement is checked), with a plain type test first for fields that need no encoding.
+ */
+const codecsOf = (model: EntityModel.EntityModel): ReadonlyArray<FieldCodec> => {
+  const cached = codecs.get(model)
   if (cached !== undefined) return cached
-  const encode = Schema.encodeUnknownEither(model.schema)
-  encoders.set(model.schema, encode)
-  return encode
+  const defs = (model.schema as EntityModel.EntitySchema).fields
+  const made = model.fields.map((field): FieldCodec => {
+    const def = defs[field.field] as Schema.Struct.Field
+    const ast = Schema.isPropertySignature(def)
+      ? def.ast._tag === "PropertySignatureDeclaration"
+        ? def.ast.type
+        : def.ast.to.type
+      : def.ast
+    return {
+      field,
+      guard: field.encode === undefined ? guardOf(ast) : undefined,
+      encode: field.encode ?? Schema.encodeUnknownEither(Schema.make(ast))
+    }
+  })
+  codecs.set(model, made)
+  return made
 }
 
 const isZero = (u: unknown) => u === null || u === undefined || u === 0 || u === 0n
@@ -163,45 +215,59 @@ const isZero = (u: unknown) => u === null || u === undefined || u === 0 || u ===
 /** Consecutive rows that give the same columns: one INSERT each (split further by the parameter limit). */
 interface Run {
   readonly columns: ReadonlyArray<EntityModel.FieldModel>
-  readonly values: Array<ReadonlyArray<unknown>>
+  /** The encoded values of every row, row after row (`columns.length` each). */
+  readonly values: Array<unknown>
   readonly rows: Array<unknown>
 }
 
 const runsOf = (node: InsertNode, model: EntityModel.EntityModel): ReadonlyArray<Run> => {
+  const all = codecsOf(model)
   const chosen =
-    node.columns === undefined ? model.fields : node.columns.map((f) => unwrap(EntityModel.field(model, f)))
-  const encode = encoderOf(model)
+    node.columns === undefined
+      ? all
+      : node.columns.map((name) => {
+          const field = unwrap(EntityModel.field(model, name))
+          return all.find((c) => c.field === field) as FieldCodec
+        })
   const runs: Array<Run> = []
-  let key = ""
+  // Scratch for the current row, reused so a row costs no allocation but its encoded values.
+  const given = new Uint8Array(chosen.length)
+  const current = new Uint8Array(chosen.length)
+  const scratch: Array<unknown> = new Array(chosen.length)
+  let run: Run | undefined
   for (let r = 0; r < node.rows.length; r++) {
     const row = node.rows[r] as Record<string, unknown>
-    const encoded = encode(row)
-    if (Either.isLeft(encoded)) {
-      throw new QueryBuildError({
-        reason: `Row ${r} is not a valid ${model.name}: ${encoded.left.message}`,
-        cause: encoded.left
-      })
-    }
-    const out = encoded.right as Record<string, unknown>
-    const columns: Array<EntityModel.FieldModel> = []
-    const values: Array<unknown> = []
-    let rowKey = ""
+    let width = 0
     for (let c = 0; c < chosen.length; c++) {
-      const f = chosen[c] as EntityModel.FieldModel
-      const value = row[f.field]
-      if (value === undefined || (f.generated && isZero(value))) continue
-      columns.push(f)
-      values.push(out[f.field])
-      rowKey += `${c},`
+      const { field, guard, encode } = chosen[c] as FieldCodec
+      const value = row[field.field]
+      if (value === undefined || (field.generated && isZero(value))) {
+        given[c] = 0
+        continue
+      }
+      given[c] = 1
+      if (guard?.(value)) {
+        scratch[width++] = value
+      } else {
+        const encoded = encode(value)
+        if (Either.isLeft(encoded)) {
+          throw new QueryBuildError({
+            reason: `Row ${r} is not a valid ${model.name}: ${field.field}: ${encoded.left.message}`,
+            cause: encoded.left
+          })
+        }
+        scratch[width++] = encoded.right
+      }
     }
-    const last = runs[runs.length - 1]
-    if (last !== undefined && rowKey === key) {
-      last.values.push(values)
-      last.rows.push(row)
-    } else {
-      runs.push({ columns, values: [values], rows: [row] })
-      key = rowKey
+    let same = run !== undefined
+    for (let c = 0; same && c < chosen.length; c++) same = given[c] === current[c]
+    if (run === undefined || !same) {
+      current.set(given)
+      run = { columns: chosen.filter((_, c) => given[c] === 1).map((c) => c.field), values: [], rows: [] }
+      runs.push(run)
     }
+    for (let i = 0; i < width; i++) run.values.push(scratch[i])
+    run.rows.push(row)
   }
   return runs
 }
@@ -236,28 +302,31 @@ const plan =
           : asked
       const statements: Array<Mutation.Plan["statements"][number]> = []
       for (const run of runs) {
-        const spec = (rows: ReadonlyArray<ReadonlyArray<unknown>>): Compiler.InsertSpec => ({
+        const width = run.columns.length
+        const spec = (from: number, to: number): Compiler.InsertSpec => ({
           node,
           columns: run.columns,
-          rows,
+          rows: to - from,
+          values: run.values.slice(from * width, to * width),
           returning
         })
-        const suffix = Compiler.insertSuffixParams(new Compiler.Writer(dialect, registry), spec([]))
+        const suffix = Compiler.insertSuffixParams(new Compiler.Writer(dialect, registry), spec(0, 0))
         const perStatement =
-          run.columns.length === 0
+          width === 0
             ? dialect.name === "mysql"
-              ? run.values.length
+              ? run.rows.length
               : 1
-            : Math.floor((dialect.maxParams - suffix) / run.columns.length)
+            : Math.floor((dialect.maxParams - suffix) / width)
         if (perStatement < 1) {
           throw new QueryBuildError({ reason: `One row binds more than ${dialect.maxParams} parameters` })
         }
-        for (let start = 0; start < run.values.length; start += perStatement) {
+        for (let start = 0; start < run.rows.length; start += perStatement) {
+          const end = Math.min(start + perStatement, run.rows.length)
           const w = new Compiler.Writer(dialect, registry)
-          const sql = Compiler.insert(w, spec(run.values.slice(start, start + perStatement))).sql
+          const sql = Compiler.insert(w, spec(start, end)).sql
           statements.push({
             statement: Compiler.statement(w, sql),
-            builder: { ...node, rows: run.rows.slice(start, start + perStatement) }
+            builder: { ...node, rows: run.rows.slice(start, end) }
           })
         }
       }

@@ -307,6 +307,18 @@ describe("Insert errors are typed, never a crash or a partial statement", () => 
     expect(error.message).toContain("Row 1")
   })
 
+  it("refinements of a field are checked, and a Date that cannot encode is refused", () => {
+    class Scored extends Schema.Class<Scored>("Scored")({
+      id: Schema.Number,
+      score: Schema.Int,
+      at: Schema.Date
+    }) {}
+    const fraction = { id: 1, score: 1.5, at } as unknown as Scored
+    expect(compileError(Insert.into(Scored).values(fraction)).message).toContain("score")
+    const invalid = { id: 1, score: 1, at: new Date(Number.NaN) } as unknown as Scored
+    expect(compileError(Insert.into(Scored).values(invalid)).message).toContain("at")
+  })
+
   it("a column the entity does not have", () => {
     const typo = Insert.into(Tag)
       .values(tag("a"))
