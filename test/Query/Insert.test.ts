@@ -3,6 +3,7 @@ import { Either, Schema } from "effect"
 import * as Dialect from "../../src/Query/Dialect.js"
 import * as Expr from "../../src/Query/Expr.js"
 import * as Insert from "../../src/Query/Insert.js"
+import { supportsReturning } from "../../src/Query/internal/mutation.js"
 import * as Select from "../../src/Query/Select.js"
 import * as Entity from "../../src/Schema/Entity.js"
 import * as EntityRegistry from "../../src/Schema/EntityRegistry.js"
@@ -292,6 +293,19 @@ describe("Insert returning", () => {
         ["a", 1, iso, "s"]
       )
     )
+  })
+})
+
+describe("RETURNING on the mysql dialect is allowed for MariaDB 10.5+ only (checked once per session)", () => {
+  it.each([
+    ["10.11.19-MariaDB-0+deb12u1", true],
+    ["10.5.0-MariaDB", true],
+    ["11.4.2-MariaDB-ubu2404", true],
+    ["10.4.34-MariaDB", false],
+    ["8.0.36", false],
+    ["8.4.0-commercial", false]
+  ])("%s: %s", (version, expected) => {
+    expect(supportsReturning(version)).toBe(expected)
   })
 })
 

@@ -74,6 +74,12 @@ const mariadbReturning = new WeakMap<Session.Session, boolean>()
 
 const mariadbVersion = /^(\d+)\.(\d+)\..*mariadb/i
 
+/** Whether a `SELECT VERSION()` answer is MariaDB 10.5 or later (INSERT/DELETE ... RETURNING). @internal */
+export const supportsReturning = (version: string): boolean => {
+  const match = mariadbVersion.exec(version)
+  return match !== null && Number(match[1]) * 100 + Number(match[2]) >= 1005
+}
+
 const checkReturning = (session: Session.Session): Effect.Effect<void, QueryError> => {
   const refuse = new QueryBuildError({
     reason: "RETURNING needs PostgreSQL, SQLite or MariaDB 10.5+; this MySQL server has none"
@@ -86,8 +92,7 @@ const checkReturning = (session: Session.Session): Effect.Effect<void, QueryErro
       fromDriver(e, probe)
     ),
     (rows) => {
-      const match = mariadbVersion.exec(String(rows[0]?.v ?? ""))
-      const supported = match !== null && Number(match[1]) * 100 + Number(match[2]) >= 1005
+      const supported = supportsReturning(String(rows[0]?.v ?? ""))
       mariadbReturning.set(session, supported)
       return supported ? Effect.void : Effect.fail(refuse)
     }
