@@ -4,6 +4,7 @@
  */
 const benches: Record<string, () => Promise<{ readonly run: () => Promise<void> }>> = {
   select: () => import("./Select.js"),
+  writes: () => import("./Writes.js"),
   cache: () => import("./Cache.js")
 }
 
