@@ -167,6 +167,8 @@ export interface Parts<A, E, R> {
   readonly guards: ReadonlyArray<Guard<A, E, R>>
   /** Set by `RefreshAhead`: the keys stored here and for how long they are remembered (ms). */
   readonly tracker: { readonly keys: KeyTracker; readonly forMillis: number } | undefined
+  /** Run before every cached read, e.g. `RefreshAhead` applying the changes pending. */
+  readonly before: ReadonlyArray<Effect.Effect<void>>
 }
 
 /**
@@ -325,12 +327,14 @@ export const fromParts = <A, E, R>(parts: Parts<A, E, R>): ReadThrough<A, E, R> 
       return Effect.as(background(parts.pool, name, task), Option.none<A>())
     })
 
-  const cached = (key: string): Effect.Effect<Option.Option<A>, E | CacheError, R> =>
+  const lookup = (key: string): Effect.Effect<Option.Option<A>, E | CacheError, R> =>
     Effect.flatMap(cache.get(key), (found) =>
       Option.isSome(found)
         ? Effect.as(M.count(M.hits, name), found)
         : Effect.zipRight(M.count(M.misses, name), miss(key))
     )
+  const prelude = parts.before.length === 0 ? undefined : Effect.all(parts.before, { discard: true })
+  const cached = prelude === undefined ? lookup : (key: string) => Effect.zipRight(prelude, lookup(key))
 
   const get = (key: string): Effect.Effect<Option.Option<A>, E | CacheError, R> =>
     parts.bypassTransactions
@@ -412,7 +416,8 @@ export const make = <A, E = never, R = never>(
       admits: [],
       flights: [],
       guards: [],
-      tracker: undefined
+      tracker: undefined,
+      before: []
     })
   })
 
