@@ -149,17 +149,8 @@ export class Writer {
 
   private tableEntry(source: TableSource): SourceEntry {
     const model = this.model(source.schema) as EntityModel.EntityModel
-    const columnOf = (f: EntityModel.FieldModel): SourceColumn => ({
-      field: f.field,
-      column: f.column,
-      model: f
-    })
-    return {
-      qualifier: source.alias ?? model.table,
-      model,
-      columns: model.fields.map(columnOf),
-      resolve: (field) => columnOf(unwrap(EntityModel.field(model, field)))
-    }
+    const { columns, resolve } = tableColumns(model)
+    return { qualifier: source.alias ?? model.table, model, columns, resolve }
   }
 
   /** A derived table's columns, named by the aliases (or column names) its SELECT gives them. */
@@ -241,6 +232,27 @@ export class Writer {
     }
     throw new QueryBuildError({ reason: `Unknown table or alias "${source}"` })
   }
+}
+
+const tableColumnsCache = new WeakMap<EntityModel.EntityModel, Pick<SourceEntry, "columns" | "resolve">>()
+
+/** A table's columns and its field lookup, made once per model (models are immutable). */
+const tableColumns = (model: EntityModel.EntityModel): Pick<SourceEntry, "columns" | "resolve"> => {
+  let cached = tableColumnsCache.get(model)
+  if (cached === undefined) {
+    const columns = model.fields.map((f): SourceColumn => ({ field: f.field, column: f.column, model: f }))
+    const byField = new Map(columns.map((c) => [c.field, c]))
+    cached = {
+      columns,
+      resolve: (field) => {
+        const found = byField.get(field)
+        if (found === undefined) throw new UnknownFieldError({ entity: model.name, field })
+        return found
+      }
+    }
+    tableColumnsCache.set(model, cached)
+  }
+  return cached
 }
 
 const unwrap = <A, E>(either: Either.Either<A, E>): A => {

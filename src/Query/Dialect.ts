@@ -30,10 +30,29 @@ export interface Dialect {
 
 const identity = <A>(a: A) => a
 
+/**
+ * `@effect/sql`'s escape for quote character `q`, remembered per identifier: a query quotes the same
+ * few names on every compile, and the escape runs two regular expressions each time.
+ */
+const memoizedEscape = (q: string): ((identifier: string) => string) => {
+  const escape = Statement.defaultEscape(q)
+  const seen = new Map<string, string>()
+  return (identifier) => {
+    let quoted = seen.get(identifier)
+    if (quoted === undefined) {
+      quoted = escape(identifier)
+      // Identifiers come from metadata and aliases, a bounded set; the cap guards against generated names.
+      if (seen.size >= 10_000) seen.clear()
+      seen.set(identifier, quoted)
+    }
+    return quoted
+  }
+}
+
 /** MariaDB / MySQL: backticks, `?`, and OFFSET only after a LIMIT. @since 0.1.0 @category dialects */
 export const mysql: Dialect = {
   name: "mysql",
-  quote: Statement.defaultEscape("`"),
+  quote: memoizedEscape("`"),
   placeholder: () => "?",
   maxParams: 65_535,
   limitOffset: (limit, offset, param) =>
@@ -49,7 +68,7 @@ export const mysql: Dialect = {
 /** PostgreSQL: double quotes and `$n`. @since 0.1.0 @category dialects */
 export const pg: Dialect = {
   name: "pg",
-  quote: Statement.defaultEscape('"'),
+  quote: memoizedEscape('"'),
   placeholder: (index) => `$${index}`,
   maxParams: 65_535,
   limitOffset: (limit, offset, param) =>
@@ -61,7 +80,7 @@ export const pg: Dialect = {
 /** SQLite: double quotes, `?`, `LIMIT -1` when only an offset is given, booleans as 0/1, dates as ISO text. @since 0.1.0 @category dialects */
 export const sqlite: Dialect = {
   name: "sqlite",
-  quote: Statement.defaultEscape('"'),
+  quote: memoizedEscape('"'),
   placeholder: () => "?",
   maxParams: 32_766,
   limitOffset: (limit, offset, param) =>

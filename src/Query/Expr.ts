@@ -181,8 +181,22 @@ export const column = <A = unknown>(field: string, source?: string): Expr<A> =>
  *
  * @since 0.1.0 @category constructors
  */
-export const columnsProxy = <A>(source?: string): Columns<A> =>
+export const columnsProxy = <A>(source?: string): Columns<A> => {
+  let proxy = proxies.get(source)
+  if (proxy === undefined) {
+    proxy = makeProxy(source)
+    // Sources are table names and aliases written in code; the cap guards against generated ones.
+    if (proxies.size >= 1_000) proxies.clear()
+    proxies.set(source, proxy)
+  }
   // The typing comes from `Columns<A>`; at run time any name yields a column, checked at compile time.
+  return proxy as unknown as Columns<A>
+}
+
+/** One proxy per source: column references are immutable, so every builder can share them. */
+const proxies = new Map<string | undefined, Record<string, Expr<unknown>>>()
+
+const makeProxy = (source: string | undefined) =>
   new Proxy<Record<string, Expr<unknown>>>(
     {},
     {
@@ -195,7 +209,7 @@ export const columnsProxy = <A>(source?: string): Columns<A> =>
         return created
       }
     }
-  ) as unknown as Columns<A>
+  )
 
 /** The notes' `C("age").gt(18)` style, typed by the entity, with `C.field(name)` for run-time names. @since 0.1.0 @category models */
 export interface ColumnFn<A> {

@@ -56,6 +56,27 @@ const isNumericAggregate = (node: ExprNode): boolean => {
 }
 
 /** The row shape of entity rows of `from` (a derived table keeps the shape of its own SELECT). */
+/**
+ * A copy of `node` with `patch` applied, every field written out: builders step through this on each
+ * call, and a literal of one fixed shape is several times faster than an object spread.
+ */
+const withPatch = (node: SelectNode, patch: Partial<SelectNode>): SelectNode => {
+  const copy: SelectNode = {
+    _tag: "Select",
+    from: patch.from ?? node.from,
+    selection: "selection" in patch ? patch.selection : node.selection,
+    distinct: patch.distinct ?? node.distinct,
+    where: "where" in patch ? patch.where : node.where,
+    groupBy: patch.groupBy ?? node.groupBy,
+    having: "having" in patch ? patch.having : node.having,
+    orderBy: patch.orderBy ?? node.orderBy,
+    limit: "limit" in patch ? patch.limit : node.limit,
+    offset: "offset" in patch ? patch.offset : node.offset
+  }
+  const joins = patch.joins ?? node.joins
+  return joins === undefined ? copy : { ...copy, joins }
+}
+
 const shapeOf = (from: FromSource): RowShape =>
   from._tag === "Table" ? { keyed: "column", schema: from.schema } : from.shape
 
@@ -128,7 +149,7 @@ export class SelectBuilder<A, Out> implements Pipeable.Pipeable, Subquery<Out[ke
   }
 
   private with(patch: Partial<SelectNode>): SelectBuilder<A, Out> {
-    return new SelectBuilder({ ...this.node, ...patch }, this.decoder, this.shape)
+    return new SelectBuilder(withPatch(this.node, patch), this.decoder, this.shape)
   }
 
   private get cols(): Columns<A> {
