@@ -4,6 +4,15 @@
  *
  * @since 0.1.0
  */
+export * as BloomFilter from "./Cache/BloomFilter.js"
+export * as QueryCache from "./Cache/QueryCache.js"
+export * as RandomExpiration from "./Cache/RandomExpiration.js"
+export * as RateLimited from "./Cache/RateLimited.js"
+export * as ReadThrough from "./Cache/ReadThrough.js"
+export * as RefreshAhead from "./Cache/RefreshAhead.js"
+export * as Singleflight from "./Cache/Singleflight.js"
+export * as WriteBack from "./Cache/WriteBack.js"
+export * as WriteThrough from "./Cache/WriteThrough.js"
 export * as Database from "./Layers/Database.js"
 export * as ChangeCapture from "./Middleware/ChangeCapture.js"
 export * as Metrics from "./Middleware/Metrics.js"
