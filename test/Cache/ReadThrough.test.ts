@@ -3,7 +3,9 @@ import { Deferred, Duration, Effect, Layer, Metric, Option, Ref, TestClock } fro
 import * as Cache from "../../src/Cache/Cache.js"
 import { CacheError } from "../../src/Cache/CacheError.js"
 import * as M from "../../src/Cache/internal/patternMetrics.js"
+import * as RateLimited from "../../src/Cache/RateLimited.js"
 import * as ReadThrough from "../../src/Cache/ReadThrough.js"
+import * as Singleflight from "../../src/Cache/Singleflight.js"
 import * as Database from "../../src/Layers/Database.js"
 import * as Tx from "../../src/Tx/Tx.js"
 
@@ -253,3 +255,54 @@ describe("ReadThrough", () => {
 })
 
 class Reads extends ReadThrough.Tag("test/Reads")<Reads, unknown>() {}
+
+describe("ReadThrough decorators", () => {
+  const blocked = ReadThrough.decorate(Reads, (parts) =>
+    Effect.succeed({
+      ...parts,
+      admits: [...parts.admits, (key: string) => Effect.succeed(key !== "blocked")]
+    })
+  )
+  const limited = RateLimited.layerFallback(Reads, {
+    limit: 3,
+    interval: "1 minute",
+    fallback: (key) => Option.some(`default ${key}`)
+  })
+  const orders = [
+    ["singleflight, limit, admit", [Singleflight.layer(Reads), limited, blocked]],
+    ["admit, limit, singleflight", [blocked, limited, Singleflight.layer(Reads)]],
+    ["limit, singleflight, admit", [limited, Singleflight.layer(Reads), blocked]]
+  ] as const
+
+  for (const [label, decorators] of orders) {
+    it.live(`compose in any order: ${label}`, () =>
+      Effect.gen(function* () {
+        const calls = yield* Ref.make(0)
+        const base = ReadThrough.layer(Reads, Cache.Cache, {
+          loader: (key) =>
+            Effect.zipRight(
+              Ref.update(calls, (n) => n + 1),
+              Effect.as(Effect.sleep("20 millis"), Option.some(`loaded ${key}`))
+            )
+        }).pipe(Layer.provide(Cache.layerTest))
+        const stack = decorators.reduce<Layer.Layer<Reads, CacheError>>(
+          (inner, decorator) => decorator.pipe(Layer.provide(inner)),
+          base
+        )
+        const results = yield* Effect.gen(function* () {
+          const rt = yield* Reads
+          const concurrent = yield* Effect.forEach(Array.from({ length: 50 }), () => rt.get("a"), {
+            concurrency: "unbounded"
+          })
+          const rest = yield* Effect.forEach(["blocked", "b", "c", "d", "e"], (key) => rt.get(key))
+          return [new Set(concurrent.map(Option.getOrUndefined)), rest.map(Option.getOrUndefined)] as const
+        }).pipe(Effect.provide(stack))
+        assert.deepStrictEqual(results, [
+          new Set(["loaded a"]),
+          [undefined, "loaded b", "loaded c", "default d", "default e"]
+        ])
+        assert.strictEqual(yield* Ref.get(calls), 3)
+      })
+    )
+  }
+})
