@@ -389,19 +389,27 @@ for (const db of testDatabases()) {
         })
       )
 
-      it.effect.skipIf(db.dialect === "mysql")("update returning yields the updated rows", () =>
-        Effect.gen(function* () {
-          yield* reset
-          yield* Insert.into(User)
-            .values([user("a@x.io", 10), user("b@x.io", 20)])
-            .exec()
-          const rows = yield* Update.table(User)
-            .set((u) => ({ age: u.age.mul(2) }))
-            .where((u) => u.email.eq("b@x.io"))
-            .returning("email", "age")
-            .getMulti()
-          expect(rows).toEqual([{ email: "b@x.io", age: 40 }])
-        })
+      it.effect(
+        "update returning yields the updated rows (MySQL/MariaDB: a typed error, nothing written)",
+        () =>
+          Effect.gen(function* () {
+            yield* reset
+            yield* Insert.into(User)
+              .values([user("a@x.io", 10), user("b@x.io", 20)])
+              .exec()
+            const returning = Update.table(User)
+              .set((u) => ({ age: u.age.mul(2) }))
+              .where((u) => u.email.eq("b@x.io"))
+              .returning("email", "age")
+              .getMulti()
+            if (db.dialect === "mysql") {
+              expect(yield* Effect.flip(returning)).toMatchObject({ _tag: "QueryBuildError" })
+              const ages = yield* Select.from(User).columns("age").orderBy("age").getMulti()
+              expect(ages).toEqual([{ age: 10 }, { age: 20 }])
+            } else {
+              expect(yield* returning).toEqual([{ email: "b@x.io", age: 40 }])
+            }
+          })
       )
 
       it.effect(
