@@ -5,7 +5,7 @@
  *
  * @since 0.1.0
  */
-import { Either, ParseResult } from "effect"
+import { Either, ParseResult, SchemaAST } from "effect"
 import type { EntityModel } from "../Schema/EntityModel.js"
 import type { Row } from "./Executor.js"
 import { DecodeError } from "./QueryError.js"
@@ -60,6 +60,8 @@ export const entity = <A>(decode?: Decode<A>, fields?: ReadonlyArray<string>): R
   decode: (rows, model) => {
     const persisted =
       fields === undefined ? model.fields : model.fields.filter((f) => fields.includes(f.field))
+    const full = decode ?? (model.decode as Decode<A>)
+    const trusted = trustedBuilder(model, persisted, decode === undefined)
     const toInput = (row: Row) => {
       const input: Record<string, unknown> = {}
       for (const f of persisted) {
@@ -68,11 +70,122 @@ export const entity = <A>(decode?: Decode<A>, fields?: ReadonlyArray<string>): R
       }
       return Either.right(input)
     }
-    return decodeAll(rows, toInput, decode ?? (model.decode as Decode<A>), (e) =>
+    const fail = (e: ParseResult.ParseError) =>
       decodeError(model.table, e, (key) => model.byField.get(key)?.column ?? key)
-    )
+    if (trusted === undefined) return decodeAll(rows, toInput, full, fail)
+    const out: Array<A> = new Array(rows.length)
+    for (let i = 0; i < rows.length; i++) {
+      const row = rows[i] as Row
+      const built = trusted(row) as A | undefined
+      if (built !== undefined) {
+        out[i] = built
+        continue
+      }
+      // The fast check refused the row: the full decoder says why (or accepts what the check could not judge).
+      const decoded = full(Either.getOrThrow(toInput(row)))
+      if (Either.isLeft(decoded)) return Either.left(fail(decoded.left))
+      out[i] = decoded.right
+    }
+    return Either.right(out)
   }
 })
+
+/**
+ * The fast path for entities whose fields are plain strings, numbers, booleans, literals and
+ * unions of them (nullable, optional): such a schema decodes a row to itself, so a `typeof` check
+ * per value replaces the full decode, and a class is constructed directly (its fields already
+ * checked). Returns `undefined` for a row the check refuses, to be judged by the full decoder.
+ */
+type Trusted = (row: Row) => unknown
+
+const trustedCache = new WeakMap<EntityModel, Map<string, Trusted | null>>()
+
+const trustedBuilder = (
+  model: EntityModel,
+  fields: ReadonlyArray<EntityModel["fields"][number]>,
+  wholeEntity: boolean
+): Trusted | undefined => {
+  const key = `${wholeEntity}:${fields.map((f) => f.field).join(",")}`
+  let perModel = trustedCache.get(model)
+  if (perModel === undefined) {
+    perModel = new Map()
+    trustedCache.set(model, perModel)
+  }
+  let built = perModel.get(key)
+  if (built === undefined) {
+    built = makeTrusted(model, fields, wholeEntity) ?? null
+    perModel.set(key, built)
+  }
+  return built ?? undefined
+}
+
+type Check = (u: unknown) => boolean
+
+const checkOf = (ast: SchemaAST.AST): Check | undefined => {
+  switch (ast._tag) {
+    case "StringKeyword":
+      return (u) => typeof u === "string"
+    case "NumberKeyword":
+      return (u) => typeof u === "number"
+    case "BooleanKeyword":
+      return (u) => typeof u === "boolean"
+    case "UndefinedKeyword":
+      return (u) => u === undefined
+    case "Literal":
+      return (u) => u === ast.literal
+    case "Union": {
+      const checks = ast.types.map(checkOf)
+      if (checks.some((c) => c === undefined)) return undefined
+      return (u) => checks.some((c) => c?.(u) === true)
+    }
+    default:
+      return undefined
+  }
+}
+
+/** A class schema's constructor, or `undefined` for a struct (whose decode is the object itself). */
+const classConstructor = (
+  schema: EntityModel["schema"]
+): (new (props: Record<string, unknown>, disableValidation: boolean) => unknown) | undefined | null => {
+  const ast = schema.ast
+  if (SchemaAST.isTypeLiteral(ast)) return undefined
+  const isClass =
+    typeof schema === "function" && SchemaAST.isTransformation(ast) && SchemaAST.isDeclaration(ast.to)
+  // Anything else (refinements, transformations of the whole entity) needs the full decoder.
+  return isClass
+    ? (schema as unknown as new (
+        props: Record<string, unknown>,
+        disable: boolean
+      ) => unknown)
+    : null
+}
+
+const makeTrusted = (
+  model: EntityModel,
+  fields: ReadonlyArray<EntityModel["fields"][number]>,
+  wholeEntity: boolean
+): Trusted | undefined => {
+  const checks: Array<Check> = []
+  for (const f of fields) {
+    const check = checkOf(f.ast)
+    if (check === undefined) return undefined
+    checks.push(check)
+  }
+  const ctor = wholeEntity ? classConstructor(model.schema) : undefined
+  if (ctor === null) return undefined
+  // A subset of a class's fields (`columns(...)`) decodes to a plain struct, so no constructor then.
+  return (row) => {
+    const props: Record<string, unknown> = {}
+    for (let i = 0; i < fields.length; i++) {
+      const f = fields[i] as EntityModel["fields"][number]
+      const value = row[f.column]
+      if (f.optional && (value === null || value === undefined)) continue
+      if (!(checks[i] as Check)(value)) return undefined
+      props[f.field] = value
+    }
+    return ctor === undefined ? props : new ctor(props, true)
+  }
+}
 
 /**
  * A SUM or AVG value as a number: drivers return DECIMAL and BIGINT as text or bigint. An integer a

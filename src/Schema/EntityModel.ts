@@ -25,6 +25,8 @@ export interface FieldModel {
   readonly generated: boolean
   readonly sensitive: boolean
   readonly optional: boolean
+  /** The field's schema as declared (for a property signature, its type; optional fields include undefined). */
+  readonly ast: SchemaAST.AST
   /** Encodes a value of the field's type into what the column stores; absent when that is the identity. */
   readonly encode: ((value: unknown) => Either.Either<unknown, ParseResult.ParseError>) | undefined
 }
@@ -167,6 +169,11 @@ export const make = <A, I>(
       generated: annotations[Entity.GeneratedId] === true,
       sensitive: annotations[Entity.SensitiveId] === true,
       optional,
+      ast: Schema.isPropertySignature(def)
+        ? def.ast._tag === "PropertySignatureDeclaration"
+          ? def.ast.type
+          : def.ast.to.type
+        : def.ast,
       encode: encoderOf(def)
     }
     const clash = byColumn.get(column)
