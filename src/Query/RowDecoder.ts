@@ -5,8 +5,8 @@
  *
  * @since 0.1.0
  */
-import { Either, ParseResult, SchemaAST } from "effect"
-import type { EntityModel } from "../Schema/EntityModel.js"
+import { Either, ParseResult, Schema, SchemaAST } from "effect"
+import type { EntityModel, EntitySchema } from "../Schema/EntityModel.js"
 import type { Row } from "./Executor.js"
 import { DecodeError } from "./QueryError.js"
 
@@ -91,10 +91,11 @@ export const entity = <A>(decode?: Decode<A>, fields?: ReadonlyArray<string>): R
 })
 
 /**
- * The fast path for entities whose fields are plain strings, numbers, booleans, literals and
- * unions of them (nullable, optional): such a schema decodes a row to itself, so a `typeof` check
- * per value replaces the full decode, and a class is constructed directly (its fields already
- * checked). Returns `undefined` for a row the check refuses, to be judged by the full decoder.
+ * The fast path: a struct decodes field by field and a class is then constructed from the decoded
+ * fields, so this does the same work without the generic machinery. Plain strings, numbers,
+ * booleans, literals and unions of them (nullable, optional) decode to themselves: a `typeof` check
+ * replaces their decode; other fields run their own schema. Returns `undefined` for a row it
+ * refuses, to be judged (and explained) by the full decoder.
  */
 type Trusted = (row: Row) => unknown
 
@@ -165,11 +166,23 @@ const makeTrusted = (
   fields: ReadonlyArray<EntityModel["fields"][number]>,
   wholeEntity: boolean
 ): Trusted | undefined => {
-  const checks: Array<Check> = []
+  const declared = (model.schema as EntitySchema).fields
+  const decoders: Array<(u: unknown) => Either.Either<unknown, unknown>> = []
   for (const f of fields) {
+    const def = declared[f.field]
+    // A property signature that transforms (optionalWith defaults...) needs the struct's own decode.
+    if (
+      def === undefined ||
+      (Schema.isPropertySignature(def) && def.ast._tag !== "PropertySignatureDeclaration")
+    ) {
+      return undefined
+    }
     const check = checkOf(f.ast)
-    if (check === undefined) return undefined
-    checks.push(check)
+    decoders.push(
+      check === undefined
+        ? Schema.decodeUnknownEither(Schema.make(f.ast))
+        : (u) => (check(u) ? Either.right(u) : Either.left(u))
+    )
   }
   const ctor = wholeEntity ? classConstructor(model.schema) : undefined
   if (ctor === null) return undefined
@@ -180,8 +193,9 @@ const makeTrusted = (
       const f = fields[i] as EntityModel["fields"][number]
       const value = row[f.column]
       if (f.optional && (value === null || value === undefined)) continue
-      if (!(checks[i] as Check)(value)) return undefined
-      props[f.field] = value
+      const decoded = (decoders[i] as (u: unknown) => Either.Either<unknown, unknown>)(value)
+      if (Either.isLeft(decoded)) return undefined
+      props[f.field] = decoded.right
     }
     return ctor === undefined ? props : new ctor(props, true)
   }
