@@ -58,10 +58,8 @@ const decodeAll = <A>(
  */
 export const entity = <A>(decode?: Decode<A>, fields?: ReadonlyArray<string>): RowDecoder<A> => ({
   decode: (rows, model) => {
-    const persisted =
-      fields === undefined ? model.fields : model.fields.filter((f) => fields.includes(f.field))
+    const { persisted, trusted } = plan(model, decode === undefined ? undefined : fields)
     const full = decode ?? (model.decode as Decode<A>)
-    const trusted = trustedBuilder(model, persisted, decode === undefined)
     const toInput = (row: Row) => {
       const input: Record<string, unknown> = {}
       for (const f of persisted) {
@@ -99,25 +97,35 @@ export const entity = <A>(decode?: Decode<A>, fields?: ReadonlyArray<string>): R
  */
 type Trusted = (row: Row) => unknown
 
-const trustedCache = new WeakMap<EntityModel, Map<string, Trusted | null>>()
+interface Plan {
+  readonly persisted: ReadonlyArray<EntityModel["fields"][number]>
+  readonly trusted: Trusted | undefined
+}
 
-const trustedBuilder = (
-  model: EntityModel,
-  fields: ReadonlyArray<EntityModel["fields"][number]>,
-  wholeEntity: boolean
-): Trusted | undefined => {
-  const key = `${wholeEntity}:${fields.map((f) => f.field).join(",")}`
-  let perModel = trustedCache.get(model)
+const plans = new WeakMap<EntityModel, { whole?: Plan; readonly picks: Map<string, Plan> }>()
+
+/**
+ * The fields read and the fast path, made once per model (whole entity) or per model and field list
+ * (`columns(...)`): builders are made per query, so this must not be.
+ */
+const plan = (model: EntityModel, fields: ReadonlyArray<string> | undefined): Plan => {
+  let perModel = plans.get(model)
   if (perModel === undefined) {
-    perModel = new Map()
-    trustedCache.set(model, perModel)
+    perModel = { picks: new Map() }
+    plans.set(model, perModel)
   }
-  let built = perModel.get(key)
-  if (built === undefined) {
-    built = makeTrusted(model, fields, wholeEntity) ?? null
-    perModel.set(key, built)
+  if (fields === undefined) {
+    perModel.whole ??= { persisted: model.fields, trusted: makeTrusted(model, model.fields, true) }
+    return perModel.whole
   }
-  return built ?? undefined
+  const key = fields.join("\0")
+  let found = perModel.picks.get(key)
+  if (found === undefined) {
+    const persisted = model.fields.filter((f) => fields.includes(f.field))
+    found = { persisted, trusted: makeTrusted(model, persisted, false) }
+    perModel.picks.set(key, found)
+  }
+  return found
 }
 
 type Check = (u: unknown) => boolean

@@ -359,12 +359,20 @@ export class SelectBuilder<A, Out> implements Pipeable.Pipeable, Subquery<Out[ke
     SelectError,
     Executor
   > {
-    return Effect.flatMap(Executor, (ex) =>
-      Effect.flatMap(this.context(ex), ({ ctx, model }) =>
-        Effect.flatMap(ex.execute(ctx), (result) =>
-          Effect.map(this.decoder.decode(result.rows, model), (rows) => ({ rows, model }))
-        )
-      )
+    // Branching on the Eithers directly keeps the hot path to two effect steps around the query.
+    return Effect.flatMap(
+      Executor,
+      (
+        ex
+      ): Effect.Effect<{ readonly rows: ReadonlyArray<Out>; readonly model: EntityModel }, SelectError> => {
+        const prepared = this.context(ex)
+        if (Either.isLeft(prepared)) return Effect.fail(prepared.left)
+        const { ctx, model } = prepared.right
+        return Effect.flatMap(ex.execute(ctx), (result) => {
+          const rows = this.decoder.decode(result.rows, model)
+          return Either.isLeft(rows) ? Effect.fail(rows.left) : Effect.succeed({ rows: rows.right, model })
+        })
+      }
     )
   }
 
