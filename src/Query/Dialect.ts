@@ -35,12 +35,12 @@ const identity = <A>(a: A) => a
  * few names on every compile, and the escape runs two regular expressions each time.
  */
 const memoizedEscape = (q: string): ((identifier: string) => string) => {
-  const escape = Statement.defaultEscape(q)
+  const quote = Statement.defaultEscape(q)
   const seen = new Map<string, string>()
   return (identifier) => {
     let quoted = seen.get(identifier)
     if (quoted === undefined) {
-      quoted = escape(identifier)
+      quoted = quote(identifier)
       // Identifiers come from metadata and aliases, a bounded set; the cap guards against generated names.
       if (seen.size >= 10_000) seen.clear()
       seen.set(identifier, quoted)
