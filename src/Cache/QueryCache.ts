@@ -198,8 +198,14 @@ export const make = (
     // so a write's event is applied by the next query, in whichever fiber runs it (no consumer fiber
     // to race with); a background drain bounds the queue when no query comes.
     const events = yield* Effect.flatMap(ChangeFeed, (feed) => feed.subscribe)
-    const drain = Effect.flatMap(Queue.takeAll(events), (taken) =>
-      Effect.forEach(taken, (event: ChangeEvent) => bump(event.database, event.table), { discard: true })
+    const drain = Effect.suspend(() =>
+      Option.getOrElse(events.unsafeSize(), () => 0) > 0
+        ? Effect.flatMap(Queue.takeAll(events), (taken) =>
+            Effect.forEach(taken, (event: ChangeEvent) => bump(event.database, event.table), {
+              discard: true
+            })
+          )
+        : Effect.void
     )
     yield* Effect.forkScoped(Effect.forever(Effect.zipRight(Effect.sleep(drainInterval), drain)))
 
@@ -235,14 +241,13 @@ export const make = (
               (stored) => {
                 const rows = Option.flatMap(stored, decodeRows)
                 if (Option.isSome(rows)) {
-                  return Effect.as(M.count(M.hits, name), { _tag: "Rows" as const, rows: rows.value })
+                  M.add(M.hits, name)
+                  return Effect.succeed({ _tag: "Rows" as const, rows: rows.value })
                 }
-                return Effect.zipRight(
-                  M.count(M.misses, name),
-                  Effect.tap(next(ctx), (result) =>
-                    Effect.catchAll(cache.set(key, encodeRows(result.rows), ttl), (e) =>
-                      M.reportStoreFailure(name, key, e)
-                    )
+                M.add(M.misses, name)
+                return Effect.tap(next(ctx), (result) =>
+                  Effect.catchAll(cache.set(key, encodeRows(result.rows), ttl), (e) =>
+                    M.reportStoreFailure(name, key, e)
                   )
                 )
               }

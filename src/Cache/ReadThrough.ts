@@ -26,7 +26,19 @@
  *
  * @since 0.1.0
  */
-import { Cause, Clock, Context, type Duration, Effect, Either, Exit, FiberRef, Layer, Option } from "effect"
+import {
+  Cause,
+  Clock,
+  Context,
+  type Duration,
+  Effect,
+  Either,
+  Exit,
+  type Fiber,
+  FiberRef,
+  Layer,
+  Option
+} from "effect"
 import type * as Scope from "effect/Scope"
 import * as TaskPool from "../Concurrency/TaskPool.js"
 import { Executor } from "../Query/Executor.js"
@@ -210,13 +222,11 @@ const invalid = (detail: string) =>
   new CacheError({ reason: "invalid_argument", operation: "ReadThrough.make", detail })
 
 /** Whether the caller's own Executor session holds a transaction. */
-const inTransaction: Effect.Effect<boolean> = Effect.flatMap(
-  Effect.serviceOption(Executor),
-  Option.match({
-    onNone: () => Effect.succeed(false),
-    onSome: (ex) => Effect.map(FiberRef.get(ex.session.transaction), Option.isSome)
-  })
-)
+/** Read from the fiber in one step: this check sits on every cache hit. */
+const inTransaction = (fiber: Fiber.RuntimeFiber<unknown, unknown>): boolean => {
+  const executor = Context.getOption(fiber.getFiberRef(FiberRef.currentContext), Executor)
+  return Option.isSome(executor) && Option.isSome(fiber.getFiberRef(executor.value.session.transaction))
+}
 
 /**
  * Submits `task` to `pool` if it has room now; otherwise (or once closed) skips it and counts it.
@@ -328,17 +338,20 @@ export const fromParts = <A, E, R>(parts: Parts<A, E, R>): ReadThrough<A, E, R> 
     })
 
   const lookup = (key: string): Effect.Effect<Option.Option<A>, E | CacheError, R> =>
-    Effect.flatMap(cache.get(key), (found) =>
-      Option.isSome(found)
-        ? Effect.as(M.count(M.hits, name), found)
-        : Effect.zipRight(M.count(M.misses, name), miss(key))
-    )
+    Effect.flatMap(cache.get(key), (found) => {
+      if (Option.isSome(found)) {
+        M.add(M.hits, name)
+        return Effect.succeed(found)
+      }
+      M.add(M.misses, name)
+      return miss(key)
+    })
   const prelude = parts.before.length === 0 ? undefined : Effect.all(parts.before, { discard: true })
   const cached = prelude === undefined ? lookup : (key: string) => Effect.zipRight(prelude, lookup(key))
 
   const get = (key: string): Effect.Effect<Option.Option<A>, E | CacheError, R> =>
     parts.bypassTransactions
-      ? Effect.flatMap(inTransaction, (inside) => (inside ? callLoader(key) : cached(key)))
+      ? Effect.withFiberRuntime((fiber) => (inTransaction(fiber) ? callLoader(key) : cached(key)))
       : cached(key)
 
   const invalidate = (key: string): Effect.Effect<void, CacheError> =>

@@ -208,9 +208,19 @@ export const layer = <I, A, E, R>(
       // after a committed write already misses, in any fiber), and a background drain applies
       // changes when no read comes (reloads happen then).
       const events = yield* Effect.flatMap(ChangeFeed, (feed) => feed.subscribe)
-      const drain = Effect.zipRight(
-        Effect.flatMap(Queue.takeAll(events), (taken) => Effect.forEach(taken, onEvent, { discard: true })),
-        Effect.flatMap(Queue.takeAll(remote), (taken) => Effect.forEach(taken, onRemote, { discard: true }))
+      const pending = () =>
+        Option.getOrElse(events.unsafeSize(), () => 0) + Option.getOrElse(remote.unsafeSize(), () => 0) > 0
+      const drain = Effect.suspend(() =>
+        pending()
+          ? Effect.zipRight(
+              Effect.flatMap(Queue.takeAll(events), (taken) =>
+                Effect.forEach(taken, onEvent, { discard: true })
+              ),
+              Effect.flatMap(Queue.takeAll(remote), (taken) =>
+                Effect.forEach(taken, onRemote, { discard: true })
+              )
+            )
+          : Effect.void
       )
       yield* Effect.forkScoped(Effect.forever(Effect.zipRight(Effect.sleep(drainInterval), drain)))
       return { ...base, before: [...base.before, drain] }

@@ -235,7 +235,7 @@ export const make = <A, E = never, R = never>(
     let closed = false
     const wake = yield* Queue.sliding<void>(1)
     const flushLock = yield* Effect.makeSemaphore(1)
-    const gauge = Effect.suspend(() => M.setDirty(name, pending.size))
+    const gauge = Effect.sync(() => M.setDirty(name, pending.size))
 
     const markWrite = (key: string, value: A, ttl: Duration.DurationInput | undefined) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) => {

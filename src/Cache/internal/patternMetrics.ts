@@ -84,17 +84,43 @@ export const invalidations = Metric.counter("effect_dal_cache_invalidations_tota
   incremental: true
 })
 
+const tagged = new WeakMap<object, Map<string, unknown>>()
+
+/** `metric` tagged with `cache` (and `reason`), made once and reused: tagging allocates a new key. */
+const taggedFor = <T, Out>(
+  metric: Metric.Metric<T, number, Out>,
+  cache: string,
+  reason?: string
+): Metric.Metric<T, number, Out> => {
+  const id = reason === undefined ? cache : `${cache}\u0000${reason}`
+  let byTags = tagged.get(metric)
+  if (byTags === undefined) {
+    byTags = new Map()
+    tagged.set(metric, byTags)
+  }
+  const found = byTags.get(id) as Metric.Metric<T, number, Out> | undefined
+  if (found !== undefined) return found
+  const withCache = Metric.tagged(metric, "cache", cache)
+  const made = reason === undefined ? withCache : Metric.tagged(withCache, "reason", reason)
+  byTags.set(id, made)
+  return made
+}
+
+/** Adds `by` to `counter` under the `cache` tag, synchronously (for hot paths inside another step). @internal */
+export const add = (counter: Metric.Metric.Counter<number>, cache: string, by = 1): void =>
+  taggedFor(counter, cache).unsafeUpdate(by, [])
+
 /** Adds `by` to `counter` under the `cache` tag. @internal */
 export const count = (counter: Metric.Metric.Counter<number>, cache: string, by = 1): Effect.Effect<void> =>
-  Metric.incrementBy(Metric.tagged(counter, "cache", cache), by)
+  Effect.sync(() => add(counter, cache, by))
 
-/** Sets the write-back dirty gauge of `cache`. @internal */
-export const setDirty = (cache: string, value: number): Effect.Effect<void> =>
-  Metric.set(Metric.tagged(dirty, "cache", cache), value)
+/** Sets the write-back dirty gauge of `cache`, synchronously. @internal */
+export const setDirty = (cache: string, value: number): void =>
+  taggedFor(dirty, cache).unsafeUpdate(value, [])
 
 /** Counts one eviction of `cache` for `reason`. @internal */
 export const countEviction = (cache: string, reason: string): Effect.Effect<void> =>
-  Metric.increment(Metric.tagged(Metric.tagged(evictions, "cache", cache), "reason", reason))
+  Effect.sync(() => taggedFor(evictions, cache, reason).unsafeUpdate(1, []))
 
 /** Counts and logs a failed write of `key` to `cache`. @internal */
 export const reportStoreFailure = (cache: string, key: string, cause: unknown): Effect.Effect<void> =>
