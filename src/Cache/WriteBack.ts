@@ -129,6 +129,8 @@ export interface Evictions {
 }
 
 /**
+ * The eviction hub a memory cache reports to (through `onEvicted`) and write-back caches listen on.
+ *
  * @since 0.1.0
  * @category tags
  */
@@ -161,6 +163,8 @@ export const makeEvictions = (): Evictions => {
 }
 
 /**
+ * Provides an eviction hub; build it below both the memory cache and the write-back caches.
+ *
  * @since 0.1.0
  * @category layers
  */
