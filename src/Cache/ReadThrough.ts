@@ -206,6 +206,15 @@ export interface ReadThrough<A, E = never, R = never> {
 }
 
 /**
+ * True while a read path stores a value it loaded from the source: a decorator that treats writes as
+ * new data (`WriteBack`) must not treat this one so, since the source already has it.
+ *
+ * @since 0.1.0
+ * @category fiber refs
+ */
+export const filling: FiberRef.FiberRef<boolean> = FiberRef.unsafeMake(false)
+
+/**
  * A Tag class for one read-through cache.
  *
  * @example
@@ -264,8 +273,9 @@ export const fromParts = <A, E, R>(parts: Parts<A, E, R>): ReadThrough<A, E, R> 
   const store = (key: string, value: A): Effect.Effect<void> =>
     Effect.flatMap(Clock.currentTimeMillis, (now) => {
       if (tracker !== undefined) tracker.keys.add(key, now + tracker.forMillis, now)
-      return Effect.catchAll(cache.set(key, value, parts.ttl), (e: CacheError | CacheFullError) =>
-        M.reportStoreFailure(name, key, e)
+      return Effect.catchAll(
+        Effect.locally(cache.set(key, value, parts.ttl), filling, true),
+        (e: CacheError | CacheFullError) => M.reportStoreFailure(name, key, e)
       )
     })
 

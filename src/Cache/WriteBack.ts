@@ -7,7 +7,8 @@
  * - on `flush` (and every `flushInterval`, if set);
  * - all at once when the Layer's scope closes: the graceful-shutdown flush of the notes.
  *
- * The dirty table holds the latest value of every dirty key until the store has it, so an entry the
+ * Values a read-through path stores after loading them (`ReadThrough.filling`) are cached clean: the
+ * store already has them. The dirty table holds the latest value of every dirty key until the store has it, so an entry the
  * cache has dropped is still read back (`get` falls back to it) and still written. Deletes are
  * written back too, at the next tick. A batch the store refuses is retried on the `retry` schedule,
  * then split in halves to isolate the entries that fail; what still fails is logged with its keys,
@@ -29,6 +30,7 @@ import {
   Duration,
   Effect,
   Either,
+  FiberRef,
   Layer,
   Option,
   Queue,
@@ -40,6 +42,7 @@ import { CacheError } from "./CacheError.js"
 import { ttlMillis } from "./internal/arguments.js"
 import * as M from "./internal/patternMetrics.js"
 import type { EvictionReason } from "./MemoryCache.js"
+import * as ReadThrough from "./ReadThrough.js"
 import type { Entry, Store } from "./WriteThrough.js"
 
 /**
@@ -427,18 +430,23 @@ export const make = <A, E = never, R = never>(
           return entry?.op === "write" ? Option.some(entry.value) : Option.none()
         }),
       set: (key, value, ttl) =>
-        Effect.zipRight(
-          cache.set(key, value, ttl),
-          Effect.suspend(() =>
-            closed
-              ? direct(key, store.write([{ key, value }]), (cause) => ({
-                  writes: [{ key, value }],
-                  deletes: [],
-                  cause
-                }))
-              : markWrite(key, value, ttl)
+        Effect.flatMap(FiberRef.get(ReadThrough.filling), (fill) => {
+          // A value a read path loaded is already in the store: cache it clean, and never over a
+          // dirty value (the load may predate the write).
+          if (fill) return pending.has(key) ? Effect.void : cache.set(key, value, ttl)
+          return Effect.zipRight(
+            cache.set(key, value, ttl),
+            Effect.suspend(() =>
+              closed
+                ? direct(key, store.write([{ key, value }]), (cause) => ({
+                    writes: [{ key, value }],
+                    deletes: [],
+                    cause
+                  }))
+                : markWrite(key, value, ttl)
+            )
           )
-        ),
+        }),
       delete: (key) =>
         Effect.flatMap(cache.delete(key), (found) =>
           Effect.suspend(() => {

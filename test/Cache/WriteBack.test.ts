@@ -19,6 +19,7 @@ import * as fc from "fast-check"
 import * as Cache from "../../src/Cache/Cache.js"
 import * as M from "../../src/Cache/internal/patternMetrics.js"
 import * as MemoryCache from "../../src/Cache/MemoryCache.js"
+import * as ReadThrough from "../../src/Cache/ReadThrough.js"
 import * as WriteBack from "../../src/Cache/WriteBack.js"
 import * as WriteThrough from "../../src/Cache/WriteThrough.js"
 import * as Entity from "../../src/Schema/Entity.js"
@@ -136,6 +137,33 @@ describe("WriteBack", () => {
       assert.deepStrictEqual(yield* cache.loadOrStore("a", 2), { value: 1, loaded: true })
       assert.deepStrictEqual(yield* cache.delete("a"), Option.some(1))
       assert.deepStrictEqual(yield* cache.get("a"), Option.none())
+    })
+  )
+
+  it.scoped("under a read-through path, loaded values are cached clean and never over a dirty one", () =>
+    Effect.gen(function* () {
+      const base = yield* Cache.makeTest
+      const { rows, store } = yield* memoryStore()
+      const { cache, control } = yield* WriteBack.make(base, { store })
+      const loads = yield* Ref.make(0)
+      const rt = yield* ReadThrough.make(cache, {
+        loader: (key) =>
+          Effect.as(
+            Ref.update(loads, (n) => n + 1),
+            Option.some(`loaded ${key}`)
+          )
+      })
+      assert.deepStrictEqual(yield* rt.get("a"), Option.some("loaded a"))
+      assert.deepStrictEqual(yield* base.get("a"), Option.some("loaded a"))
+      assert.strictEqual(yield* control.dirty, 0)
+      yield* cache.set("b", "written")
+      yield* base.delete("b")
+      assert.deepStrictEqual(yield* rt.get("b"), Option.some("written"))
+      assert.strictEqual(yield* Ref.get(loads), 1)
+      yield* Effect.locally(cache.set("b", "stale load"), ReadThrough.filling, true)
+      assert.deepStrictEqual(yield* cache.get("b"), Option.some("written"))
+      assert.strictEqual((yield* control.flush).written, 1)
+      assert.deepStrictEqual(Object.fromEntries(rows), { b: "written" })
     })
   )
 
