@@ -27,10 +27,20 @@ import * as Timeout from "./Middleware/Timeout.js"
 import * as ChangeFeed from "./Query/ChangeFeed.js"
 import * as Executor from "./Query/Executor.js"
 
+/** A TCP port; 0 asks the system for a free one (the log line says which). */
+const port = (name: string, fallback: number) =>
+  Config.withDefault(
+    Config.validate(Config.integer(name), {
+      message: "Expected a port number from 0 to 65535",
+      validation: (n) => n >= 0 && n <= 65_535
+    }),
+    fallback
+  )
+
 const AppConfig = Config.all({
   host: Config.withDefault(Config.string("HOST"), "127.0.0.1"),
-  port: Config.withDefault(Config.port("PORT"), 8080),
-  adminPort: Config.withDefault(Config.port("ADMIN_PORT"), 8081),
+  port: port("PORT", 8080),
+  adminPort: port("ADMIN_PORT", 8081),
   shutdownTimeoutMs: Config.withDefault(Config.integer("SHUTDOWN_TIMEOUT_MS"), 10_000)
 })
 
