@@ -108,7 +108,8 @@ const service = Effect.gen(function* () {
         if (Option.isNone(current)) return Option.none()
         if (patch.email !== undefined && patch.email !== current.value.email) {
           const owner = yield* UsersData.findByEmail(patch.email)
-          if (Option.isSome(owner) && owner.value.id !== id) return yield* new UsersData.EmailTakenError({ email: patch.email })
+          if (Option.isSome(owner) && owner.value.id !== id)
+            return yield* new UsersData.EmailTakenError({ email: patch.email })
         }
         // exactOptionalPropertyTypes: a field absent from the patch keeps its value.
         const updated = new User({
