@@ -13,7 +13,7 @@ import * as Compiler from "./Compiler.js"
 import type { Dialect } from "./Dialect.js"
 import type { ExecResult } from "./ExecResult.js"
 import type { Executor } from "./Executor.js"
-import { type Columns, columnsProxy, type Predicate } from "./Expr.js"
+import { type Columns, columnsProxy, conjoin, type Predicate } from "./Expr.js"
 import * as Mutation from "./internal/mutation.js"
 import { ReturningBuilder, type WriteError } from "./Returning.js"
 
@@ -35,7 +35,7 @@ export class DeleteBuilder<A> implements Pipeable.Pipeable {
     const node = (typeof predicate === "function" ? predicate(columnsProxy<A>()) : predicate).node
     return new DeleteBuilder({
       ...this.node,
-      where: this.node.where === undefined ? node : { _tag: "And", operands: [this.node.where, node] }
+      where: conjoin(this.node.where, node)
     })
   }
 

@@ -284,6 +284,14 @@ export const and = (...predicates: ReadonlyArray<Predicate>): Predicate =>
 export const or = (...predicates: ReadonlyArray<Predicate>): Predicate =>
   new Expr({ _tag: "Or", operands: predicates.map((p) => p.node) })
 
+/**
+ * Adds `added` to an optional condition with AND: what a second `where` or `having` call does.
+ *
+ * @since 0.1.0 @category predicates
+ */
+export const conjoin = (existing: ExprNode | undefined, added: ExprNode): ExprNode =>
+  existing === undefined ? added : { _tag: "And", operands: [existing, added] }
+
 /** @since 0.1.0 @category predicates */
 export const not = (predicate: Predicate): Predicate => new Expr({ _tag: "Not", operand: predicate.node })
 

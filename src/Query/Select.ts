@@ -27,6 +27,7 @@ import { Executor, type ExecutorService, type QueryContext } from "./Executor.js
 import {
   type Columns,
   columnsProxy,
+  conjoin,
   Expr,
   type ExprNode,
   type Ordering,
@@ -164,7 +165,7 @@ export class SelectBuilder<A, Out> implements Pipeable.Pipeable, Subquery<Out[ke
   where(predicate: Predicate | ((columns: Columns<A>) => Predicate)): SelectBuilder<A, Out> {
     const node = this.predicate(predicate)
     return this.with({
-      where: this.node.where === undefined ? node : { _tag: "And", operands: [this.node.where, node] }
+      where: conjoin(this.node.where, node)
     })
   }
 
@@ -294,7 +295,7 @@ export class SelectBuilder<A, Out> implements Pipeable.Pipeable, Subquery<Out[ke
   having(predicate: Predicate | ((columns: Columns<A>) => Predicate)): SelectBuilder<A, Out> {
     const node = this.predicate(predicate)
     return this.with({
-      having: this.node.having === undefined ? node : { _tag: "And", operands: [this.node.having, node] }
+      having: conjoin(this.node.having, node)
     })
   }
 

@@ -16,7 +16,15 @@ import * as Compiler from "./Compiler.js"
 import type { Dialect } from "./Dialect.js"
 import type { ExecResult } from "./ExecResult.js"
 import type { Executor } from "./Executor.js"
-import { type Columns, columnsProxy, Expr, type ExprNode, type Operand, type Predicate } from "./Expr.js"
+import {
+  type Columns,
+  columnsProxy,
+  conjoin,
+  Expr,
+  type ExprNode,
+  type Operand,
+  type Predicate
+} from "./Expr.js"
 import * as Mutation from "./internal/mutation.js"
 import { ReturningBuilder, type WriteError } from "./Returning.js"
 
@@ -95,7 +103,7 @@ export class UpdateBuilder<A> implements Pipeable.Pipeable {
   where(predicate: Predicate | ((columns: Columns<A>) => Predicate)): UpdateBuilder<A> {
     const node = (typeof predicate === "function" ? predicate(columnsProxy<A>()) : predicate).node
     return this.with({
-      where: this.node.where === undefined ? node : { _tag: "And", operands: [this.node.where, node] }
+      where: conjoin(this.node.where, node)
     })
   }
 
