@@ -5,7 +5,8 @@
 const benches: Record<string, () => Promise<{ readonly run: () => Promise<void> }>> = {
   select: () => import("./Select.js"),
   writes: () => import("./Writes.js"),
-  cache: () => import("./Cache.js")
+  cache: () => import("./Cache.js"),
+  "cache-patterns": () => import("./CachePatterns.js")
 }
 
 const wanted = process.argv.slice(2)

@@ -224,6 +224,44 @@ describe.each(writeBackCases)("demo program on $name: write-back", (testCase) =>
   )
 })
 
+describe("demo program: write-back on eviction", () => {
+  it("a user evicted from a full memory cache reaches the database before any flush", async () => {
+    const url = sqliteUrl()
+    const app = await start({ DATABASE_URL: url, CACHE_MAX_ENTRIES: "5" })
+    try {
+      const users = await pool(
+        Array.from({ length: 20 }, (_, i) => i),
+        5,
+        async (i) =>
+          json<User>(
+            await request(app.business, "POST", "/users", {
+              firstName: "F",
+              lastName: "L",
+              email: `e${i}@x.io`,
+              age: 20
+            })
+          )
+      )
+      for (const u of users) {
+        expect((await request(app.business, "PUT", `/users/${u.id}`, { lastName: `E${u.id}` })).status).toBe(
+          200
+        )
+      }
+      const written = async () =>
+        (await writeBackCases[0].read(url)).filter((r) => r.lastName.startsWith("E")).length
+      // 15 of the 20 dirty users no longer fit in the cache; the write-back tick (1 s) writes them.
+      for (let i = 0; i < 40 && (await written()) < 15; i++) await sleep(100)
+      expect(await written()).toBeGreaterThanOrEqual(15)
+      const metrics = (await request(app.admin, "GET", "/metrics")).body
+      expect(metrics).toMatch(/effect_dal_cache_evictions_total\{cache="users",reason="capacity"\} \d+/)
+    } finally {
+      app.child.kill("SIGTERM")
+      expect(await app.exited).toBe(0)
+    }
+    expect((await writeBackCases[0].read(url)).filter((r) => r.lastName.startsWith("E"))).toHaveLength(20)
+  })
+})
+
 const redisServer = spawnSync("redis-server", ["--version"]).status === 0
 if (!redisServer) {
   const message = "redis-server is not installed: the demo's Redis fail-open suite is SKIPPED"

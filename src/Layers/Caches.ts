@@ -39,23 +39,28 @@ const name = "users"
 
 /**
  * The raw cache: Redis at `REDIS_URL` (commands time out after 250 ms and fail at once while
- * disconnected, so a dead Redis costs a request little), or a bounded memory cache whose evictions
- * reach the write-back layer.
+ * disconnected, so a dead Redis costs a request little), or a memory cache bounded to
+ * `CACHE_MAX_ENTRIES` (default 50,000) whose evictions reach the write-back layer.
  *
  * @since 0.1.0 @category layers
  */
 export const rawCache: Layer.Layer<Cache.Cache, unknown, WriteBack.Evictions> = Layer.unwrapEffect(
-  Effect.map(Config.option(Config.string("REDIS_URL")), (url) =>
-    Option.match(url, {
-      onNone: () => MemoryCache.layer({ maxEntries: 50_000, onEvicted: WriteBack.onEvicted(name) }),
-      onSome: (url) =>
-        RedisCache.layer({
-          url,
-          keyPrefix: "effect-dal-demo:",
-          commandTimeout: "250 millis",
-          redisOptions: { maxRetriesPerRequest: 0, enableOfflineQueue: false }
-        })
-    })
+  Effect.map(
+    Config.all([
+      Config.option(Config.string("REDIS_URL")),
+      Config.withDefault(Config.integer("CACHE_MAX_ENTRIES"), 50_000)
+    ]),
+    ([url, maxEntries]) =>
+      Option.match(url, {
+        onNone: () => MemoryCache.layer({ maxEntries, onEvicted: WriteBack.onEvicted(name) }),
+        onSome: (url) =>
+          RedisCache.layer({
+            url,
+            keyPrefix: "effect-dal-demo:",
+            commandTimeout: "250 millis",
+            redisOptions: { maxRetriesPerRequest: 0, enableOfflineQueue: false }
+          })
+      })
   )
 )
 
@@ -65,7 +70,13 @@ const userCache = Layer.provide(
 )
 
 const writeBack = Layer.provide(
-  WriteBack.layer(UserCache, { store: WriteThrough.entityStore(User), name, flushInterval: "30 seconds" }),
+  WriteBack.layer(UserCache, {
+    store: WriteThrough.entityStore(User),
+    name,
+    flushInterval: "30 seconds",
+    // The memory cache sees the keys through the "users:" view, and reports its evictions with it.
+    evictionPrefix: "users:"
+  }),
   userCache
 )
 
