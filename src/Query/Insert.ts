@@ -149,31 +149,6 @@ export class InsertBuilder<A> implements Pipeable.Pipeable {
   }
 }
 
-/** Checks a value against a schema AST without encoding it, when that is a plain `typeof`/`===` test. */
-const guardOf = (ast: SchemaAST.AST): ((u: unknown) => boolean) | undefined => {
-  switch (ast._tag) {
-    case "StringKeyword":
-      return (u) => typeof u === "string"
-    case "NumberKeyword":
-      return (u) => typeof u === "number"
-    case "BooleanKeyword":
-      return (u) => typeof u === "boolean"
-    case "BigIntKeyword":
-      return (u) => typeof u === "bigint"
-    case "UndefinedKeyword":
-      return (u) => u === undefined
-    case "Literal":
-      return (u) => u === ast.literal
-    case "Union": {
-      const members = ast.types.map(guardOf)
-      const guards = members.filter((g): g is (u: unknown) => boolean => g !== undefined)
-      return guards.length === members.length ? (u) => guards.some((g) => g(u)) : undefined
-    }
-    default:
-      return undefined
-  }
-}
-
 const dateAst = Schema.Date.ast as SchemaAST.Refinement
 
 /**
@@ -201,18 +176,12 @@ const codecs = new WeakMap<EntityModel.EntityModel, ReadonlyArray<FieldCodec>>()
 const codecsOf = (model: EntityModel.EntityModel): ReadonlyArray<FieldCodec> => {
   const cached = codecs.get(model)
   if (cached !== undefined) return cached
-  const defs = (model.schema as EntityModel.EntitySchema).fields
   const made = model.fields.map((field): FieldCodec => {
-    const def = defs[field.field] as Schema.Struct.Field
-    const ast = Schema.isPropertySignature(def)
-      ? def.ast._tag === "PropertySignatureDeclaration"
-        ? def.ast.type
-        : def.ast.to.type
-      : def.ast
+    const ast = field.ast
     const encode = field.encode ?? Schema.encodeUnknownEither(Schema.make(ast))
     return {
       field,
-      guard: field.encode === undefined ? guardOf(ast) : undefined,
+      guard: field.encode === undefined ? field.guard : undefined,
       encode: isSchemaDate(ast)
         ? (u) => (u instanceof Date && !Number.isNaN(u.getTime()) ? Either.right(u.toISOString()) : encode(u))
         : encode

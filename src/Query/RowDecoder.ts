@@ -128,30 +128,6 @@ const plan = (model: EntityModel, fields: ReadonlyArray<string> | undefined): Pl
   return found
 }
 
-type Check = (u: unknown) => boolean
-
-const checkOf = (ast: SchemaAST.AST): Check | undefined => {
-  switch (ast._tag) {
-    case "StringKeyword":
-      return (u) => typeof u === "string"
-    case "NumberKeyword":
-      return (u) => typeof u === "number"
-    case "BooleanKeyword":
-      return (u) => typeof u === "boolean"
-    case "UndefinedKeyword":
-      return (u) => u === undefined
-    case "Literal":
-      return (u) => u === ast.literal
-    case "Union": {
-      const checks = ast.types.map(checkOf)
-      if (checks.some((c) => c === undefined)) return undefined
-      return (u) => checks.some((c) => c?.(u) === true)
-    }
-    default:
-      return undefined
-  }
-}
-
 /** A class schema's constructor, or `undefined` for a struct (whose decode is the object itself). */
 const classConstructor = (
   schema: EntityModel["schema"]
@@ -185,7 +161,7 @@ const makeTrusted = (
     ) {
       return undefined
     }
-    const check = checkOf(f.ast)
+    const check = f.guard
     decoders.push(
       check === undefined
         ? Schema.decodeUnknownEither(Schema.make(f.ast))

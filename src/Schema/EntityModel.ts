@@ -27,6 +27,11 @@ export interface FieldModel {
   readonly optional: boolean
   /** The field's schema as declared (for a property signature, its type; optional fields include undefined). */
   readonly ast: SchemaAST.AST
+  /**
+   * A plain `typeof`/`===` test of the field's type, when its schema is a keyword, a literal or a union
+   * of those (such a schema encodes and decodes a value to itself); absent otherwise.
+   */
+  readonly guard: ((value: unknown) => boolean) | undefined
   /** Encodes a value of the field's type into what the column stores; absent when that is the identity. */
   readonly encode: ((value: unknown) => Either.Either<unknown, ParseResult.ParseError>) | undefined
 }
@@ -98,6 +103,31 @@ const encoderOf = (field: Schema.Struct.Field): FieldModel["encode"] => {
     : Schema.encodeUnknownEither(Schema.make(ast))
 }
 
+/** The `guard` of a field schema (see `FieldModel.guard`). */
+const guardOf = (ast: SchemaAST.AST): ((u: unknown) => boolean) | undefined => {
+  switch (ast._tag) {
+    case "StringKeyword":
+      return (u) => typeof u === "string"
+    case "NumberKeyword":
+      return (u) => typeof u === "number"
+    case "BooleanKeyword":
+      return (u) => typeof u === "boolean"
+    case "BigIntKeyword":
+      return (u) => typeof u === "bigint"
+    case "UndefinedKeyword":
+      return (u) => u === undefined
+    case "Literal":
+      return (u) => u === ast.literal
+    case "Union": {
+      const members = ast.types.map(guardOf)
+      const guards = members.filter((g): g is (u: unknown) => boolean => g !== undefined)
+      return guards.length === members.length ? (u) => guards.some((g) => g(u)) : undefined
+    }
+    default:
+      return undefined
+  }
+}
+
 const isOptionalField = (field: Schema.Struct.Field): boolean => {
   if (!Schema.isPropertySignature(field)) return false
   const ps = field.ast
@@ -159,6 +189,11 @@ export const make = <A, I>(
       ignored.push(field)
       continue
     }
+    const ast = Schema.isPropertySignature(def)
+      ? def.ast._tag === "PropertySignatureDeclaration"
+        ? def.ast.type
+        : def.ast.to.type
+      : def.ast
     const annotatedColumn = annotations[Entity.ColumnId]
     const column =
       overrides.columns?.[field] ?? (typeof annotatedColumn === "string" ? annotatedColumn : snakeCase(field))
@@ -169,11 +204,8 @@ export const make = <A, I>(
       generated: annotations[Entity.GeneratedId] === true,
       sensitive: annotations[Entity.SensitiveId] === true,
       optional,
-      ast: Schema.isPropertySignature(def)
-        ? def.ast._tag === "PropertySignatureDeclaration"
-          ? def.ast.type
-          : def.ast.to.type
-        : def.ast,
+      ast,
+      guard: guardOf(ast),
       encode: encoderOf(def)
     }
     const clash = byColumn.get(column)
