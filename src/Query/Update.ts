@@ -8,25 +8,13 @@
  *   .exec()
  * @since 0.1.0
  */
-import { Effect, Either, Pipeable } from "effect"
+import { Either } from "effect"
 import type { EntitySchema } from "../Schema/EntityModel.js"
-import type { EntityRegistryService } from "../Schema/EntityRegistry.js"
 import type { Assignment, UpdateNode } from "./Ast.js"
 import * as Compiler from "./Compiler.js"
-import type { Dialect } from "./Dialect.js"
-import type { ExecResult } from "./ExecResult.js"
-import type { Executor } from "./Executor.js"
-import {
-  type Columns,
-  columnsProxy,
-  conjoin,
-  Expr,
-  type ExprNode,
-  type Operand,
-  type Predicate
-} from "./Expr.js"
+import { type Columns, columnsProxy, Expr, type ExprNode, type Operand } from "./Expr.js"
+import { FilteredWrite } from "./internal/filtered.js"
 import * as Mutation from "./internal/mutation.js"
-import { ReturningBuilder, type WriteError } from "./Returning.js"
 
 /**
  * New values by field: plain values (bound, encoded through the field's schema; `null` writes NULL)
@@ -59,16 +47,23 @@ export const assignments = (values: object, skip?: (field: string) => boolean): 
   })
 
 /**
- * An UPDATE of entity `A`'s table.
+ * An UPDATE of entity `A`'s table: `set`/`setPartial`, `where` (without one, every row is updated),
+ * `returning` (PostgreSQL and SQLite only), `compile`, and `exec` (`rowsAffected`: the rows the WHERE
+ * matched).
  *
  * @since 0.1.0 @category models
  */
-export class UpdateBuilder<A> implements Pipeable.Pipeable {
-  constructor(readonly node: UpdateNode) {}
+export class UpdateBuilder<A> extends FilteredWrite<A, UpdateNode, UpdateBuilder<A>> {
+  protected rebuild(node: UpdateNode): UpdateBuilder<A> {
+    return new UpdateBuilder(node)
+  }
 
-  pipe() {
-    // biome-ignore lint/complexity/noArguments: the Pipeable protocol forwards its arguments.
-    return Pipeable.pipeArguments(this, arguments)
+  protected planner(node: UpdateNode): Mutation.Planner {
+    return plan(node)
+  }
+
+  protected get schema(): EntitySchema {
+    return this.node.table.schema as EntitySchema
   }
 
   private with(patch: Partial<UpdateNode>): UpdateBuilder<A> {
@@ -97,41 +92,6 @@ export class UpdateBuilder<A> implements Pipeable.Pipeable {
         m.ignored.includes(field) || m.primaryKey.some((f) => f.field === field)
     })
     return this.merge(assignments(entity, skip))
-  }
-
-  /** Adds a WHERE condition; several calls are joined with AND. Without one, every row is updated. */
-  where(predicate: Predicate | ((columns: Columns<A>) => Predicate)): UpdateBuilder<A> {
-    const node = (typeof predicate === "function" ? predicate(columnsProxy<A>()) : predicate).node
-    return this.with({
-      where: conjoin(this.node.where, node)
-    })
-  }
-
-  /** Returns the updated rows: every field, or the named ones. Not on MySQL/MariaDB. */
-  returning(): ReturningBuilder<A>
-  returning<K extends keyof A & string>(
-    ...fields: readonly [K, ...ReadonlyArray<K>]
-  ): ReturningBuilder<Pick<A, K>>
-  returning(...fields: ReadonlyArray<string>): ReturningBuilder<unknown> {
-    const returning = fields.length === 0 ? "*" : fields
-    const node: UpdateNode = { ...this.node, returning }
-    return new ReturningBuilder(
-      plan(node),
-      Mutation.returningDecoder(this.node.table.schema as EntitySchema, returning)
-    )
-  }
-
-  /** The SQL and parameters for `dialect`. */
-  compile(
-    dialect: Dialect,
-    registry: EntityRegistryService = Mutation.defaultRegistry
-  ): Either.Either<Compiler.Compiled, Compiler.CompileError> {
-    return Mutation.compileOne(plan(this.node), dialect, registry)
-  }
-
-  /** Runs the UPDATE: `rowsAffected` is the number of rows the WHERE matched. */
-  exec(): Effect.Effect<ExecResult, WriteError, Executor> {
-    return Effect.map(Mutation.run(plan(this.node)), ({ result }) => result)
   }
 }
 
