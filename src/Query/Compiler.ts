@@ -429,6 +429,27 @@ const join = (w: Writer, node: JoinNode): string => {
   return node.on === undefined ? sql : `${sql} ON ${expr(w, node.on)}`
 }
 
+const columnLists = new WeakMap<ReadonlyArray<SourceColumn>, Map<Dialect, string>>()
+
+/**
+ * Every column of the root source, qualified one by one when the query needs it, or else as one
+ * quoted list remembered per table and dialect (a table's columns array is made once per model).
+ */
+const allColumns = (w: Writer, columns: ReadonlyArray<SourceColumn>): string | ReadonlyArray<string> => {
+  if (w.qualify) return columns.map((c) => w.column(undefined, c.field).sql)
+  let perDialect = columnLists.get(columns)
+  if (perDialect === undefined) {
+    perDialect = new Map()
+    columnLists.set(columns, perDialect)
+  }
+  let list = perDialect.get(w.dialect)
+  if (list === undefined) {
+    list = columns.map((c) => w.quote(c.column)).join(", ")
+    perDialect.set(w.dialect, list)
+  }
+  return list
+}
+
 /**
  * Writes a SELECT into `w`: clauses in the order every dialect requires (WHERE, GROUP BY, HAVING,
  * ORDER BY, LIMIT, OFFSET). Returns the root table's model (for a derived table, the entity at its
@@ -450,18 +471,20 @@ export const select = (
     w.qualify = node.from.alias !== undefined || joins.length > 0
     const columns =
       node.selection === undefined
-        ? w.columnsOf(undefined).map((c) => w.column(undefined, c.field).sql)
+        ? allColumns(w, w.columnsOf(undefined))
         : node.selection.map((s) =>
             s.alias === undefined ? expr(w, s.expr) : `${expr(w, s.expr)} AS ${w.quote(s.alias)}`
           )
-    let sql = `SELECT ${node.distinct ? "DISTINCT " : ""}${columns.join(", ")} FROM ${source(w, node.from)}`
+    const list = typeof columns === "string" ? columns : columns.join(", ")
+    const width = typeof columns === "string" ? w.columnsOf(undefined).length : columns.length
+    let sql = `SELECT ${node.distinct ? "DISTINCT " : ""}${list} FROM ${source(w, node.from)}`
     for (const j of joins) sql += ` ${join(w, j)}`
     if (node.where !== undefined) sql += ` WHERE ${expr(w, node.where)}`
     if (node.groupBy.length > 0) sql += ` GROUP BY ${node.groupBy.map((g) => expr(w, g)).join(", ")}`
     if (node.having !== undefined) sql += ` HAVING ${expr(w, node.having)}`
     if (node.orderBy.length > 0) sql += ` ORDER BY ${node.orderBy.map((o) => ordering(w, o)).join(", ")}`
     sql += w.dialect.limitOffset(node.limit, node.offset, (v) => w.param(v))
-    return { sql, model, width: columns.length }
+    return { sql, model, width }
   })
 }
 

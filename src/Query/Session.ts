@@ -47,17 +47,18 @@ export const make = (options: {
  * @since 0.1.0 @category combinators
  */
 export const run = <A, E, R>(session: Session, effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-  FiberRef.getWith(session.transaction, (tx) =>
-    Option.isSome(tx)
-      ? Effect.provideService(effect, SqlClient.TransactionConnection, [tx.value.connection, 0])
-      : Effect.contextWithEffect((ctx: Context.Context<never>) =>
-          Option.isSome(Context.getOption(ctx, SqlClient.TransactionConnection))
-            ? // @effect/sql reads TransactionConnection optionally; no statement requires it in its type.
-              Effect.mapInputContext(
-                effect,
-                (c: Context.Context<R>) =>
-                  Context.omit(SqlClient.TransactionConnection)(c) as Context.Context<R>
-              )
-            : effect
+  // One runtime step reads both the transaction and the context: this runs for every query.
+  Effect.withFiberRuntime((fiber) => {
+    const tx = fiber.getFiberRef(session.transaction)
+    if (Option.isSome(tx)) {
+      return Effect.provideService(effect, SqlClient.TransactionConnection, [tx.value.connection, 0])
+    }
+    const context = fiber.getFiberRef(FiberRef.currentContext)
+    return context.unsafeMap.has(SqlClient.TransactionConnection.key)
+      ? // @effect/sql reads TransactionConnection optionally; no statement requires it in its type.
+        Effect.mapInputContext(
+          effect,
+          (c: Context.Context<R>) => Context.omit(SqlClient.TransactionConnection)(c) as Context.Context<R>
         )
-  )
+      : effect
+  })
