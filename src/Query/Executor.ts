@@ -115,11 +115,19 @@ export const baseHandler =
   (session: Session.Session): Handler =>
   (ctx) => {
     const statement = session.sql.unsafe<Row>(ctx.statement.sql, ctx.statement.params)
-    const effect: Effect.Effect<QueryResult, unknown> =
+    const onFailure = (e: unknown) => fromDriver(e, ctx.statement.sql)
+    return Session.run(
+      session,
       ctx.expects === "rows"
-        ? Effect.map(statement.withoutTransform, (rows): QueryResult => ({ _tag: "Rows", rows }))
-        : Effect.map(statement.raw, (raw) => execResult(session.dialect.name, raw))
-    return Effect.mapError(Session.run(session, effect), (e) => fromDriver(e, ctx.statement.sql))
+        ? Effect.mapBoth(statement.withoutTransform, {
+            onFailure,
+            onSuccess: (rows): QueryResult => ({ _tag: "Rows", rows })
+          })
+        : Effect.mapBoth(statement.raw, {
+            onFailure,
+            onSuccess: (raw) => execResult(session.dialect.name, raw)
+          })
+    )
   }
 
 /**

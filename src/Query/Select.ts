@@ -355,40 +355,33 @@ export class SelectBuilder<A, Out> implements Pipeable.Pipeable, Subquery<Out[ke
     )
   }
 
-  private run(): Effect.Effect<
-    { readonly rows: ReadonlyArray<Out>; readonly model: EntityModel },
-    SelectError,
-    Executor
-  > {
-    // Branching on the Eithers directly keeps the hot path to two effect steps around the query.
-    return Effect.flatMap(
-      Executor,
-      (
-        ex
-      ): Effect.Effect<{ readonly rows: ReadonlyArray<Out>; readonly model: EntityModel }, SelectError> => {
-        const prepared = this.context(ex)
-        if (Either.isLeft(prepared)) return Effect.fail(prepared.left)
-        const { ctx, model } = prepared.right
-        return Effect.flatMap(ex.execute(ctx), (result) => {
-          const rows = this.decoder.decode(result.rows, model)
-          return Either.isLeft(rows) ? Effect.fail(rows.left) : Effect.succeed({ rows: rows.right, model })
-        })
-      }
-    )
+  /** Runs the query and hands the decoded rows to `finish`, in as few effect steps as the hot path allows. */
+  private run<B, E2>(
+    finish: (rows: ReadonlyArray<Out>, model: EntityModel) => Effect.Effect<B, E2>
+  ): Effect.Effect<B, SelectError | E2, Executor> {
+    return Effect.flatMap(Executor, (ex): Effect.Effect<B, SelectError | E2> => {
+      const prepared = this.context(ex)
+      if (Either.isLeft(prepared)) return Effect.fail(prepared.left)
+      const { ctx, model } = prepared.right
+      return Effect.flatMap(ex.execute(ctx), (result): Effect.Effect<B, SelectError | E2> => {
+        const rows = this.decoder.decode(result.rows, model)
+        return Either.isLeft(rows) ? Effect.fail(rows.left) : finish(rows.right, model)
+      })
+    })
   }
 
   /** Every row. */
   getMulti(): Effect.Effect<ReadonlyArray<Out>, SelectError, Executor> {
-    return Effect.map(this.run(), ({ rows }) => rows)
+    return this.run((rows) => Effect.succeed(rows))
   }
 
   /** The first row (LIMIT 1 unless a limit is set), or `NoRowsError`. */
   get(): Effect.Effect<Out, SelectError | NoRowsError, Executor> {
     const one = this.node.limit === undefined ? this.limit(1) : this
-    return Effect.flatMap(one.run(), ({ rows, model }) => {
+    return one.run((rows, model) => {
       const first = rows[0]
       return rows.length === 0 || first === undefined
-        ? new NoRowsError({ table: model.table })
+        ? Effect.fail(new NoRowsError({ table: model.table }))
         : Effect.succeed(first)
     })
   }
