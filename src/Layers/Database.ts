@@ -10,11 +10,13 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import { MysqlClient } from "@effect/sql-mysql2"
 import { PgClient } from "@effect/sql-pg"
 import { SqliteClient } from "@effect/sql-sqlite-node"
-import { Config, type ConfigError, Data, Effect, Either, Layer, Redacted } from "effect"
+import { Config, type ConfigError, Data, Effect, Either, Layer, Redacted, type Schema } from "effect"
 import * as Dialect from "../Query/Dialect.js"
 import * as Executor from "../Query/Executor.js"
 import { fromDriver, type SqlError } from "../Query/QueryError.js"
 import * as Session from "../Query/Session.js"
+import type { InvalidEntityError } from "../Schema/EntityError.js"
+import type * as EntityModel from "../Schema/EntityModel.js"
 import * as EntityRegistry from "../Schema/EntityRegistry.js"
 
 /** The URL names no supported database. @since 0.1.0 @category errors */
@@ -85,6 +87,10 @@ export interface Options {
   readonly url: string | Redacted.Redacted
   /** Pool size for MySQL/MariaDB and PostgreSQL (default 10). SQLite has one connection. */
   readonly maxConnections?: number
+  /** Table and column names this database uses instead of the entities' annotations. */
+  readonly overrides?: ReadonlyArray<
+    readonly [entity: Schema.Schema.AnyNoContext, overrides: EntityModel.Overrides]
+  >
 }
 
 const clientLayer = (url: DatabaseUrl, maxConnections: number): Layer.Layer<SqlClient.SqlClient, unknown> => {
@@ -107,33 +113,32 @@ const clientLayer = (url: DatabaseUrl, maxConnections: number): Layer.Layer<SqlC
   }
 }
 
-const executorLayer = (url: DatabaseUrl) =>
+const executorLayer = (url: DatabaseUrl, overrides: NonNullable<Options["overrides"]>) =>
   Layer.effect(
     Executor.Executor,
-    Effect.map(SqlClient.SqlClient, (sql) =>
-      Executor.make(
-        Session.make({
-          label: url.label,
-          dialect: Dialect.byName[url.dialect],
-          sql,
-          registry: EntityRegistry.make()
-        })
+    Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      const registry = EntityRegistry.make()
+      for (const [entity, names] of overrides) yield* registry.override(entity, names)
+      return Executor.make(
+        Session.make({ label: url.label, dialect: Dialect.byName[url.dialect], sql, registry })
       )
-    )
+    })
   )
 
 /**
- * The database at `url`: its Executor (with a fresh entity registry) and its SqlClient.
+ * The database at `url`: its Executor (with its own entity registry, `overrides` applied; an entity
+ * they do not fit fails the layer with `InvalidEntityError`) and its SqlClient.
  *
  * @since 0.1.0 @category layers
  */
 export const layer = (
   options: Options
-): Layer.Layer<Executor.Executor | SqlClient.SqlClient, DatabaseUrlError | SqlError> =>
+): Layer.Layer<Executor.Executor | SqlClient.SqlClient, DatabaseUrlError | SqlError | InvalidEntityError> =>
   Layer.unwrapEffect(
     Effect.map(parseUrl(options.url), (url) => {
       const client = Layer.mapError(clientLayer(url, options.maxConnections ?? 10), (e) => fromDriver(e))
-      return Layer.provideMerge(executorLayer(url), client)
+      return Layer.provideMerge(executorLayer(url, options.overrides ?? []), client)
     })
   )
 
@@ -143,19 +148,16 @@ export const layer = (
  * @since 0.1.0 @category layers
  */
 export const layerConfig = (
-  options: { readonly fallback?: string; readonly maxConnections?: number } = {}
+  options: Omit<Options, "url"> & { readonly fallback?: string } = {}
 ): Layer.Layer<
   Executor.Executor | SqlClient.SqlClient,
-  DatabaseUrlError | SqlError | ConfigError.ConfigError
+  DatabaseUrlError | SqlError | InvalidEntityError | ConfigError.ConfigError
 > =>
   Layer.unwrapEffect(
     Effect.map(
       options.fallback === undefined
         ? Config.redacted("DATABASE_URL")
         : Config.withDefault(Config.redacted("DATABASE_URL"), Redacted.make(options.fallback)),
-      (url) =>
-        layer(
-          options.maxConnections === undefined ? { url } : { url, maxConnections: options.maxConnections }
-        )
+      (url) => layer({ ...options, url })
     )
   )

@@ -70,6 +70,20 @@ describe("Database.layerConfig", () => {
     })
   )
 
+  it.effect("overrides rename an entity's table and columns for this database only", () =>
+    Effect.gen(function* () {
+      const renamed = Database.layer({ url: "sqlite::memory:", overrides: [[One, { table: "uno" }]] })
+      const error = yield* Effect.flip(Effect.provide(Select.from(One).getMulti(), renamed))
+      expect(error).toMatchObject({ _tag: "SqlError", detail: "no such table: uno" })
+      const NoKey = Schema.Struct({ name: Schema.String }).annotations({ identifier: "NoKey" })
+      const invalid = Database.layer({ url: "sqlite::memory:", overrides: [[NoKey, { table: "x" }]] })
+      expect(yield* Effect.flip(Effect.provide(Select.from(One).getMulti(), invalid))).toMatchObject({
+        _tag: "InvalidEntityError",
+        entity: "NoKey"
+      })
+    })
+  )
+
   it.effect("a bad URL fails the layer with DatabaseUrlError", () =>
     Effect.gen(function* () {
       const error = yield* Effect.flip(
