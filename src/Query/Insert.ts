@@ -25,9 +25,10 @@ import type { Dialect } from "./Dialect.js"
 import { type ExecResult, toId } from "./ExecResult.js"
 import type { Executor } from "./Executor.js"
 import { type Columns, columnsProxy, excludedProxy } from "./Expr.js"
+import { returningFor } from "./internal/filtered.js"
 import * as Mutation from "./internal/mutation.js"
 import { QueryBuildError } from "./QueryError.js"
-import { ReturningBuilder, type WriteError } from "./Returning.js"
+import type { ReturningBuilder, WriteError } from "./Returning.js"
 import { type Assignments, assignments } from "./Update.js"
 
 /**
@@ -120,10 +121,8 @@ export class InsertBuilder<A> implements Pipeable.Pipeable {
     ...fields: readonly [K, ...ReadonlyArray<K>]
   ): ReturningBuilder<Pick<A, K>>
   returning(...fields: ReadonlyArray<string>): ReturningBuilder<unknown> {
-    const returning = fields.length === 0 ? "*" : fields
-    return new ReturningBuilder(
-      plan({ ...this.node, returning }),
-      Mutation.returningDecoder(this.node.into.schema as EntityModel.EntitySchema, returning)
+    return returningFor(this.node.into.schema as EntityModel.EntitySchema, fields, (returning) =>
+      plan({ ...this.node, returning })
     )
   }
 

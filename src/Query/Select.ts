@@ -19,7 +19,7 @@
  */
 import { Chunk, Effect, Either, Pipeable, Schema, Stream } from "effect"
 import type { EntityModel, EntitySchema } from "../Schema/EntityModel.js"
-import * as EntityRegistry from "../Schema/EntityRegistry.js"
+import type * as EntityRegistry from "../Schema/EntityRegistry.js"
 import type { DerivedSource, FromSource, JoinKind, RowShape, SelectionNode, SelectNode } from "./Ast.js"
 import * as Compiler from "./Compiler.js"
 import type { Dialect } from "./Dialect.js"
@@ -35,6 +35,7 @@ import {
   type Subquery,
   SubqueryTypeId
 } from "./Expr.js"
+import * as Mutation from "./internal/mutation.js"
 import { type DecodeError, NoRowsError, type QueryError } from "./QueryError.js"
 import * as RowDecoder from "./RowDecoder.js"
 
@@ -43,8 +44,6 @@ export type SelectError = QueryError | Compiler.CompileError | DecodeError
 
 /** A field name of `A`, or an expression. @since 0.1.0 @category models */
 export type Term<A> = (keyof A & string) | Expr<unknown>
-
-const defaultRegistry = EntityRegistry.make()
 
 const termNode = (source: string | undefined, term: string | Expr<unknown>): ExprNode =>
   typeof term === "string" ? { _tag: "Column", source, field: term } : term.node
@@ -327,7 +326,7 @@ export class SelectBuilder<A, Out> implements Pipeable.Pipeable, Subquery<Out[ke
   /** The SQL and parameters for `dialect` (with a registry's name overrides when given). */
   compile(
     dialect: Dialect,
-    registry: EntityRegistry.EntityRegistryService = defaultRegistry
+    registry: EntityRegistry.EntityRegistryService = Mutation.defaultRegistry
   ): Either.Either<Compiler.Compiled, Compiler.CompileError> {
     return Either.map(
       Compiler.compile(dialect, registry, (w) => Compiler.select(w, this.node)),

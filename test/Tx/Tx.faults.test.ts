@@ -4,34 +4,14 @@
  * difference between read committed and repeatable read.
  */
 import { describe, expect, layer } from "@effect/vitest"
-import {
-  Array as Arr,
-  Cause,
-  Data,
-  Deferred,
-  Effect,
-  Exit,
-  Fiber,
-  FiberRef,
-  Layer,
-  Option,
-  Schedule
-} from "effect"
-import { Executor } from "../../src/Query/Executor.js"
+import { Array as Arr, Cause, Data, Deferred, Effect, Exit, Fiber, Layer, Option, Schedule } from "effect"
 import { SqlError } from "../../src/Query/QueryError.js"
 import * as Tx from "../../src/Tx/Tx.js"
 import { TxError } from "../../src/Tx/TxError.js"
 import { testDatabases } from "../support/databases.js"
-import { execP, insert, items, names, query } from "./fixtures.js"
+import { currentTxId, execP, insert, items, names, query } from "./fixtures.js"
 
 class Boom extends Data.TaggedError("Boom")<{ readonly i: number }> {}
-
-const currentTxId = Effect.flatMap(Executor, ({ session }) =>
-  Effect.map(
-    FiberRef.get(session.transaction),
-    Option.map((s) => s.id)
-  )
-)
 
 for (const db of testDatabases({ maxConnections: 4 })) {
   const t = items("tx_faults", db.dialect)

@@ -4,11 +4,11 @@
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import { describe, expect, layer } from "@effect/vitest"
-import { Context, Data, Effect, FiberRef, Layer, Option } from "effect"
+import { Context, Data, Effect, Layer, Option } from "effect"
 import { Executor, type ExecutorService } from "../../src/Query/Executor.js"
 import * as Tx from "../../src/Tx/Tx.js"
 import { testDatabases } from "../support/databases.js"
-import { insert, items, names } from "./fixtures.js"
+import { currentTxId, insert, items, names } from "./fixtures.js"
 
 class Boom extends Data.TaggedError("Boom")<{ readonly step: string }> {}
 
@@ -26,13 +26,6 @@ const tm = items("tx_multi", "mysql")
 /** `effect` with MariaDB as the Executor. */
 const onMaria = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
   Effect.flatMap(Maria, (executor) => Effect.provideService(effect, Executor, executor))
-
-const currentTxId = Effect.flatMap(Executor, ({ session }) =>
-  Effect.map(
-    FiberRef.get(session.transaction),
-    Option.map((s) => s.id)
-  )
-)
 
 const databases = Layer.mergeAll(
   Layer.provideMerge(tl.layer, lite.layer),

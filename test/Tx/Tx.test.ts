@@ -10,7 +10,6 @@ import {
   Effect,
   Exit,
   Fiber,
-  FiberRef,
   Layer,
   Option,
   Ref,
@@ -23,17 +22,9 @@ import { SqlError } from "../../src/Query/QueryError.js"
 import * as Tx from "../../src/Tx/Tx.js"
 import { TxError } from "../../src/Tx/TxError.js"
 import { testDatabases } from "../support/databases.js"
-import { exec, insert, items, names, query } from "./fixtures.js"
+import { currentTxId, exec, insert, items, names, query } from "./fixtures.js"
 
 class Boom extends Data.TaggedError("Boom")<{ readonly step: string }> {}
-
-/** The id of the transaction the fiber holds on the Executor's database, if any. */
-const currentTxId = Effect.flatMap(Executor, ({ session }) =>
-  Effect.map(
-    FiberRef.get(session.transaction),
-    Option.map((s) => s.id)
-  )
-)
 
 /** Spans started while `effect` runs, recorded through the current tracer. */
 const recordingSpans = <A, E, R>(effect: Effect.Effect<A, E, R>) =>

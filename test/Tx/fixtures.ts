@@ -3,7 +3,7 @@
  * Executor (as Insert/Update/Raw do), and reads through `Select` on whatever connection is current.
  */
 import * as SqlClient from "@effect/sql/SqlClient"
-import { Effect, Layer, Schema } from "effect"
+import { Effect, FiberRef, Layer, Option, Schema } from "effect"
 import type { DialectName } from "../../src/Query/Dialect.js"
 import { Executor, type QueryResult } from "../../src/Query/Executor.js"
 import type { QueryError } from "../../src/Query/QueryError.js"
@@ -95,3 +95,11 @@ export const names = (t: Items) =>
   Select.from(t.Item)
     .getMulti()
     .pipe(Effect.map((rows) => rows.map((r) => r.name).sort()))
+
+/** The id of the transaction the fiber holds on the Executor's database, if any. */
+export const currentTxId = Effect.flatMap(Executor, ({ session }) =>
+  Effect.map(
+    FiberRef.get(session.transaction),
+    Option.map((s) => s.id)
+  )
+)

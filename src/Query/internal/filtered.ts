@@ -1,6 +1,6 @@
 /**
- * What UPDATE and DELETE builders share: WHERE, RETURNING, compile and exec over a node with a
- * `where` and a `returning`.
+ * What the write builders share: RETURNING (INSERT, UPDATE, DELETE), and WHERE, compile and exec
+ * over a node with a `where` and a `returning` (UPDATE, DELETE).
  *
  * @internal
  */
@@ -20,6 +20,21 @@ import * as Mutation from "./mutation.js"
 export interface FilteredNode {
   readonly where: ExprNode | undefined
   readonly returning: Returning
+}
+
+/**
+ * The RETURNING builder of a write: the named fields, or every one when none is named, planned by
+ * `planFor` and decoded through `schema`.
+ *
+ * @internal
+ */
+export const returningFor = (
+  schema: EntitySchema,
+  fields: ReadonlyArray<string>,
+  planFor: (returning: Returning) => Mutation.Planner
+): ReturningBuilder<unknown> => {
+  const returning = fields.length === 0 ? "*" : fields
+  return new ReturningBuilder(planFor(returning), Mutation.returningDecoder(schema, returning))
 }
 
 /** @internal */
@@ -50,11 +65,7 @@ export abstract class FilteredWrite<A, N extends FilteredNode, Self> implements 
     ...fields: readonly [K, ...ReadonlyArray<K>]
   ): ReturningBuilder<Pick<A, K>>
   returning(...fields: ReadonlyArray<string>): ReturningBuilder<unknown> {
-    const returning = fields.length === 0 ? "*" : fields
-    return new ReturningBuilder(
-      this.planner({ ...this.node, returning }),
-      Mutation.returningDecoder(this.schema, returning)
-    )
+    return returningFor(this.schema, fields, (returning) => this.planner({ ...this.node, returning }))
   }
 
   /** The SQL and parameters for `dialect`. */

@@ -1,7 +1,8 @@
 /**
- * What INSERT, UPDATE and DELETE share: a plan of compiled statements, run through the Executor
- * (in one transaction when there are several), and the check that RETURNING on the `mysql`
- * dialect meets a MariaDB server.
+ * What the builders share: the registry they compile with outside a database; and, for INSERT,
+ * UPDATE and DELETE, a plan of compiled statements run through the Executor (in one transaction
+ * when there are several), and the check that RETURNING on the `mysql` dialect meets a MariaDB
+ * server.
  *
  * @internal
  */
@@ -18,7 +19,7 @@ import { fromDriver, QueryBuildError, type QueryError } from "../QueryError.js"
 import * as RowDecoder from "../RowDecoder.js"
 import * as Session from "../Session.js"
 
-/** @internal */
+/** The registry `compile` uses when given none: annotations only, no per-database overrides. @internal */
 export const defaultRegistry = EntityRegistry.make()
 
 /** What a statement reported: the driver's count and id, and RETURNING rows. @internal */
