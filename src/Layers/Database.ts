@@ -147,17 +147,18 @@ export const layer = (
  *
  * @since 0.1.0 @category layers
  */
-export const layerConfig = (
-  options: Omit<Options, "url"> & { readonly fallback?: string } = {}
-): Layer.Layer<
+export const layerConfig = ({
+  fallback,
+  ...options
+}: Omit<Options, "url"> & { readonly fallback?: string } = {}): Layer.Layer<
   Executor.Executor | SqlClient.SqlClient,
   DatabaseUrlError | SqlError | InvalidEntityError | ConfigError.ConfigError
 > =>
   Layer.unwrapEffect(
     Effect.map(
-      options.fallback === undefined
+      fallback === undefined
         ? Config.redacted("DATABASE_URL")
-        : Config.withDefault(Config.redacted("DATABASE_URL"), Redacted.make(options.fallback)),
+        : Config.withDefault(Config.redacted("DATABASE_URL"), Redacted.make(fallback)),
       (url) => layer({ ...options, url })
     )
   )
