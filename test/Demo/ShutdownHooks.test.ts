@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Ref, TestClock } from "effect"
-import * as ShutdownHooks from "../../src/Layers/ShutdownHooks.js"
+import * as ShutdownHooks from "../../src/Demo/ShutdownHooks.js"
 
 describe("ShutdownHooks", () => {
   it.effect(

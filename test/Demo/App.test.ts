@@ -5,10 +5,10 @@
 import * as Http from "node:http"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, Option, Ref } from "effect"
-import * as App from "../../src/Layers/App.js"
-import * as GracefulServer from "../../src/Layers/GracefulServer.js"
-import * as ShutdownHooks from "../../src/Layers/ShutdownHooks.js"
-import { User } from "../../src/Layers/Users.js"
+import * as App from "../../src/Demo/App.js"
+import * as GracefulServer from "../../src/Demo/GracefulServer.js"
+import * as ShutdownHooks from "../../src/Demo/ShutdownHooks.js"
+import { User } from "../../src/Demo/Users.js"
 
 const memoryUsers = Layer.effect(
   App.Users,
