@@ -293,6 +293,11 @@ export const latency = Metric.histogram(
   "HTTP request latency in seconds, by server, method, route and status"
 )
 
+/** Requests being answered now, by server. @since 0.1.0 @category metrics */
+export const inFlight = Metric.gauge("effect_dal_http_requests_in_flight", {
+  description: "HTTP requests being answered now, by server"
+})
+
 const tagsOf = (tags: Record<string, string>) =>
   Object.entries(tags).map(([key, value]) => MetricLabel.make(key, value))
 
@@ -306,8 +311,8 @@ const json = (status: number, body: unknown, headers: Record<string, string> = {
  */
 const observe =
   (server: string, routes: ReadonlyArray<Route>) =>
-  <E, R>(app: HttpApp.Default<E, R>): HttpApp.Default<never, R> =>
-    Effect.gen(function* () {
+  <E, R>(app: HttpApp.Default<E, R>): HttpApp.Default<never, R> => {
+    const handle = Effect.gen(function* () {
       const request = yield* HttpServerRequest.HttpServerRequest
       const started = performance.now()
       const given = request.headers["x-request-id"]
@@ -360,7 +365,13 @@ const observe =
       const withId = HttpServerResponse.setHeader(response, "x-request-id", requestId)
       // The unread rest of a refused body is not worth reading: close the connection after the 413.
       return response.status === 413 ? HttpServerResponse.setHeader(withId, "connection", "close") : withId
-    }) as HttpApp.Default<never, R>
+    })
+    const gauge = Metric.tagged(inFlight, "server", server)
+    return Effect.zipRight(
+      Metric.incrementBy(gauge, 1),
+      Effect.ensuring(handle, Metric.incrementBy(gauge, -1))
+    ) as HttpApp.Default<never, R>
+  }
 
 /**
  * Builds the app of `api` with its `handlers` (plus, when asked, `/openapi.json` and Swagger UI at
