@@ -181,6 +181,17 @@ describe("npm start", () => {
   })
 })
 
+describe("demo program: configuration", () => {
+  it("refuses to start with the admin API off loopback and no ADMIN_TOKEN", async () => {
+    const failed = await start({ DATABASE_URL: sqliteUrl(), ADMIN_HOST: "0.0.0.0" }).then(
+      (app) => app.stop().then(() => "started"),
+      (e: Error) => e.message
+    )
+    expect(failed).toMatch(/program exited \(1\) before listening/)
+    expect(failed).toContain("ADMIN_TOKEN is required when ADMIN_HOST is not a loopback address")
+  })
+})
+
 describe("demo program: the HTTP API", () => {
   it("serves users with typed errors and refuses hostile input, logging no email", async () => {
     const app = await start({ DATABASE_URL: sqliteUrl(), MAX_BODY_BYTES: "4096" })
@@ -258,6 +269,10 @@ mariadbSuite("demo program on a MariaDB the test owns", () => {
     try {
       const [ann] = await createUsers(app, 1)
       await mariadb?.kill()
+      const traced = await request(app.business, "GET", `/users/${ann?.id}`, undefined, {
+        "x-request-id": "outage-1"
+      })
+      expect([traced.status, traced.headers["x-request-id"]]).toEqual([503, "outage-1"])
       const statuses = await pool(
         Array.from({ length: 30 }, () => 0),
         5,
@@ -285,7 +300,8 @@ mariadbSuite("demo program on a MariaDB the test owns", () => {
       )
       // One line per failed request, and the cause of a repeated error printed once per interval.
       const log = app.output()
-      expect(log.match(/request failed: GET \/users\/:id -> 503/g)?.length).toBeGreaterThanOrEqual(30)
+      expect(log).toMatch(/message="request failed: GET \/users\/:id -> 503".*requestId=outage-1/)
+      expect(log.match(/request failed: GET \/users\/:id -> 503/g)?.length).toBeGreaterThanOrEqual(31)
       expect(log.match(/data layer failed/g)?.length ?? 0).toBeLessThanOrEqual(4)
     } finally {
       expect(await app.stop()).toBe(0)

@@ -68,7 +68,8 @@ export const serve = <E, R>(
     const handler = yield* NodeHttpServer.makeHandler(app)
     const open = new Set<Http.ServerResponse>()
     let accepting = true
-    const server = Http.createServer((req, res) => {
+    // Node checks the header and request timeouts on this interval (30 s by default): check every second.
+    const server = Http.createServer({ connectionsCheckingInterval: 1_000 }, (req, res) => {
       open.add(res)
       res.once("close", () => open.delete(res))
       if (!accepting) res.shouldKeepAlive = false
