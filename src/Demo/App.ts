@@ -13,7 +13,7 @@
  * @since 0.1.0
  */
 import { timingSafeEqual } from "node:crypto"
-import type * as HttpApi from "@effect/platform/HttpApi"
+import * as HttpApi from "@effect/platform/HttpApi"
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import { HttpApiDecodeError } from "@effect/platform/HttpApiError"
 import type * as HttpApiGroup from "@effect/platform/HttpApiGroup"
@@ -266,13 +266,16 @@ interface Route {
   readonly segments: ReadonlyArray<string>
 }
 
-const routesOf = (api: HttpApi.HttpApi.Any, extra: ReadonlyArray<string>): ReadonlyArray<Route> => {
+const routesOf = <Id extends string, Groups extends HttpApiGroup.HttpApiGroup.Any, E, R>(
+  api: HttpApi.HttpApi<Id, Groups, E, R>,
+  extra: ReadonlyArray<string>
+): ReadonlyArray<Route> => {
   const routes: Array<Route> = []
   const add = (method: string, path: string) => routes.push({ method, path, segments: path.split("/") })
-  const { groups } = api as unknown as HttpApi.HttpApi.AnyWithProps
-  for (const group of Object.values(groups) as ReadonlyArray<HttpApiGroup.HttpApiGroup.AnyWithProps>) {
-    for (const endpoint of Object.values(group.endpoints)) add(endpoint.method, endpoint.path)
-  }
+  HttpApi.reflect(api, {
+    onGroup: () => {},
+    onEndpoint: ({ endpoint }) => add(endpoint.method, endpoint.path)
+  })
   for (const path of extra) add("GET", path)
   return routes
 }
@@ -334,18 +337,18 @@ const observe =
               ? Effect.succeed(
                   json(
                     405,
-                    { error: "method not allowed" },
+                    { _tag: "MethodNotAllowed", allow: [...new Set(candidates.map((r) => r.method))] },
                     { allow: [...new Set(candidates.map((r) => r.method))].join(", ") }
                   )
                 )
-              : Effect.succeed(json(404, { error: "not found" }))
+              : Effect.succeed(json(404, { _tag: "RouteNotFound" }))
       ).pipe(
         Effect.catchAllCause((cause) =>
           Cause.isInterruptedOnly(cause)
             ? Effect.failCause(cause)
             : Effect.as(
                 Effect.logError("request died", cause),
-                json(500, { error: "internal error", requestId })
+                json(500, { _tag: "InternalError", requestId })
               )
         ),
         Effect.annotateLogs("requestId", requestId)
