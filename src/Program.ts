@@ -15,7 +15,7 @@
  */
 import { NodeHttpServer, NodeRuntime } from "@effect/platform-node"
 import * as SqlClient from "@effect/sql/SqlClient"
-import { Context, Effect, Exit, Layer } from "effect"
+import { Context, Effect, Exit, Fiber, Layer } from "effect"
 import * as Api from "./Demo/Api.js"
 import * as App from "./Demo/App.js"
 import * as Caches from "./Demo/Caches.js"
@@ -189,7 +189,14 @@ const main = Effect.gen(function* () {
     `listening: business http://${config.host}:${business.port} admin http://${config.adminHost}:${admin.port}`
   )
   phase = "serving"
-  return yield* Effect.onInterrupt(Effect.never, () => shutdown(hooks, config.shutdownTimeoutMs))
+  // An interruption handler runs uninterruptibly, where no timeout can cut anything: the shutdown
+  // runs in a fiber of its own (which nothing interrupts), interruptible, and the handler waits for it.
+  return yield* Effect.onInterrupt(Effect.never, () =>
+    Effect.flatMap(
+      Effect.forkDaemon(Effect.interruptible(shutdown(hooks, config.shutdownTimeoutMs))),
+      Fiber.join
+    )
+  )
 })
 
 const program = Effect.gen(function* () {
