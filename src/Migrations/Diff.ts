@@ -73,11 +73,6 @@ export const canonicalType = (dialect: DialectName, type: string): string => {
   }
 }
 
-const unquote = (dialect: DialectName, body: string): string => {
-  const doubled = body.replace(/''/g, "'")
-  return dialect === "mysql" ? doubled.replace(/\\(.)/g, (_, c: string) => (c === "0" ? "\0" : c)) : doubled
-}
-
 /**
  * A default's text reduced for comparison: a literal to its value (`'a'::text` = `'a'`, `(5)` = `5`,
  * `true` = `1`), an expression to lower case without spaces (`current_timestamp()` = `CURRENT_TIMESTAMP`).
@@ -94,10 +89,17 @@ export const canonicalDefault = (dialect: DialectName, text: string | undefined)
     else if (t.startsWith("(") && t.endsWith(")") && balanced(t.slice(1, -1))) t = t.slice(1, -1).trim()
     else break
   }
-  const literal = t.match(/^[eE]?'((?:[^']|'')*)'$/s)
+  // MySQL/MariaDB and PostgreSQL's E'' strings escape with backslashes; the others only double quotes.
+  const escaped = dialect === "mysql" || /^e'/i.test(t)
+  const literal = escaped ? t.match(/^[eE]?'((?:[^'\\]|''|\\.)*)'$/s) : t.match(/^'((?:[^']|'')*)'$/s)
   if (literal !== null) {
     const raw = literal[1] ?? ""
-    return `'${t.startsWith("E") || t.startsWith("e") ? raw.replace(/''/g, "'").replace(/\\(.)/g, "$1") : unquote(dialect, raw)}'`
+    const value = escaped
+      ? raw.replace(/''|\\(.)/gs, (m, c: string | undefined) =>
+          m === "''" ? "'" : c === "0" ? "\0" : (c ?? "")
+        )
+      : raw.replace(/''/g, "'")
+    return `'${value}'`
   }
   if (/^null$/i.test(t)) return undefined
   if (/^true$/i.test(t)) return "1"

@@ -173,10 +173,14 @@ const derive = (ast: SchemaAST.AST): Derived => {
           ? { logical: declared.logical ?? derive(ast.from).logical, nullable: derive(ast.from).nullable }
           : declared
       }
-      // Anything else stores what its encoded side is, except for integers and bigints kept as such.
+      // Anything else stores what its encoded side is, except for bigints kept as such; an encoded side
+      // with no type (`BooleanFromUnknown`) stores what it decodes to.
       const to = derive(ast.to)
-      if (to.logical?._tag === "BigInt") return { logical: to.logical, nullable: derive(ast.from).nullable }
-      return derive(ast.from)
+      const from = derive(ast.from)
+      if (to.logical?._tag === "BigInt") return { logical: to.logical, nullable: from.nullable }
+      return from.logical === undefined
+        ? { logical: to.logical, nullable: from.nullable || to.nullable }
+        : from
     }
     case "Declaration":
       return fromDeclaration(ast)
@@ -277,6 +281,43 @@ export const foreignKeyName = (table: string, columns: ReadonlyArray<string>): s
 /** @since 0.1.0 @category naming */
 export const checkName = (table: string, column: string): string => constraintName("ck", table, [column])
 
+const resolveReference = (
+  model: EntityModel.EntityModel,
+  f: EntityModel.FieldModel,
+  ref: Entity.ReferenceSpec,
+  modelOf: (schema: { readonly ast: unknown }) => Either.Either<EntityModel.EntityModel, InvalidEntityError>
+): Either.Either<
+  { readonly model: EntityModel.EntityModel; readonly field: EntityModel.FieldModel },
+  InvalidEntityError
+> => {
+  const entity = ref.entity()
+  // A self-reference resolves to the model being read (its registry entry may not exist yet).
+  const targetModel =
+    entity === undefined
+      ? Either.left(
+          new InvalidEntityError({
+            entity: model.name,
+            field: f.field,
+            reason: "references an undefined entity"
+          })
+        )
+      : entity === model.schema
+        ? Either.right(model)
+        : modelOf(entity)
+  return Either.flatMap(targetModel, (target) => {
+    const field = target.byField.get(ref.field)
+    return field === undefined
+      ? Either.left(
+          new InvalidEntityError({
+            entity: model.name,
+            field: f.field,
+            reason: `references unknown field ${target.name}.${ref.field}`
+          })
+        )
+      : Either.right({ model: target, field })
+  })
+}
+
 /**
  * The table `model` needs on `dialect`. `modelOf` resolves referenced entities (through the same
  * registry, so per-database names apply).
@@ -299,9 +340,21 @@ export const fromModel = (
   const literal = (s: string) => stringLiteral(dialect, s)
   for (const f of model.fields) {
     const derived = derive(f.ast)
-    const annotated = f.ddl.columnType?.[dialect]
-    let logical = derived.logical
-    if (f.generated && (logical?._tag === "Double" || logical === undefined)) logical = { _tag: "Int" }
+    const ref = f.ddl.references
+    let target:
+      | { readonly model: EntityModel.EntityModel; readonly field: EntityModel.FieldModel }
+      | undefined
+    if (ref !== undefined) {
+      const resolved = resolveReference(model, f, ref, modelOf)
+      if (Either.isLeft(resolved)) return Either.left(resolved.left)
+      target = resolved.right
+    }
+    // A foreign key column has the type of the column it references, unless annotated.
+    const typed = target?.field ?? f
+    const annotated =
+      f.ddl.columnType?.[dialect] ?? (target === undefined ? undefined : typed.ddl.columnType?.[dialect])
+    let logical = target === undefined ? derived.logical : derive(typed.ast).logical
+    if (typed.generated && (logical?._tag === "Double" || logical === undefined)) logical = { _tag: "Int" }
     if (annotated === undefined && logical === undefined) {
       return Either.left(
         new InvalidEntityError({
@@ -331,35 +384,12 @@ export const fromModel = (
     if (f.ddl.indexed && !f.ddl.unique) {
       indexes.push({ name: indexName(model.table, [f.column], false), columns: [f.column], unique: false })
     }
-    const ref = f.ddl.references
-    if (ref !== undefined) {
-      const target = ref.entity()
-      const targetModel = target === undefined ? undefined : modelOf(target)
-      if (targetModel === undefined || Either.isLeft(targetModel)) {
-        return Either.left(
-          targetModel?.left ??
-            new InvalidEntityError({
-              entity: model.name,
-              field: f.field,
-              reason: "references an undefined entity"
-            })
-        )
-      }
-      const targetField = targetModel.right.byField.get(ref.field)
-      if (targetField === undefined) {
-        return Either.left(
-          new InvalidEntityError({
-            entity: model.name,
-            field: f.field,
-            reason: `references unknown field ${targetModel.right.name}.${ref.field}`
-          })
-        )
-      }
+    if (ref !== undefined && target !== undefined) {
       foreignKeys.push({
         name: foreignKeyName(model.table, [f.column]),
         columns: [f.column],
-        table: targetModel.right.table,
-        references: [targetField.column],
+        table: target.model.table,
+        references: [target.field.column],
         onDelete: ref.onDelete ?? "no action",
         onUpdate: ref.onUpdate ?? "no action"
       })
