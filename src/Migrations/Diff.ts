@@ -66,8 +66,8 @@ export const canonicalType = (dialect: DialectName, type: string): string => {
         .replace(/^int8$/, "bigint")
         .replace(/^float8$/, "double precision")
         .replace(/^bool$/, "boolean")
-        .replace(/^timestamp(\(\d+\))? with time zone$/, "timestamptz$1")
-        .replace(/^timestamp(\(\d+\))? without time zone$/, "timestamp$1")
+        .replace(/^timestamp(\(\d+\))? ?with time zone$/, "timestamptz$1")
+        .replace(/^timestamp(\(\d+\))? ?without time zone$/, "timestamp$1")
     case "sqlite":
       return t
   }
