@@ -17,6 +17,8 @@ import {
 } from "effect"
 import * as fc from "fast-check"
 import * as Cache from "../../src/Cache/Cache.js"
+import { CacheError } from "../../src/Cache/CacheError.js"
+import * as DeadLetter from "../../src/Cache/DeadLetter.js"
 import * as M from "../../src/Cache/internal/patternMetrics.js"
 import * as MemoryCache from "../../src/Cache/MemoryCache.js"
 import * as ReadThrough from "../../src/Cache/ReadThrough.js"
@@ -29,33 +31,79 @@ class StoreDown extends Error {
   readonly _tag = "StoreDown"
 }
 
-/** An in-memory store that counts its calls; `fails(key)` makes any batch holding that key fail. */
-const memoryStore = (fails: (key: string) => boolean = () => false) =>
+/** A store refusal that retrying cannot fix (the tests' `permanent`). */
+class Refused extends Error {
+  readonly _tag = "Refused"
+}
+
+type StoreError = StoreDown | Refused
+
+const permanent = (e: StoreError) => e instanceof Refused
+
+/**
+ * An in-memory store that counts its calls; any batch holding a key `fails` is down for fails
+ * (transient), one holding a key `refuses` is refused for good.
+ */
+const memoryStore = (
+  fails: (key: string) => boolean = () => false,
+  refuses: (key: string) => boolean = () => false
+) =>
   Effect.gen(function* () {
     const rows = new Map<string, unknown>()
     const calls = yield* Ref.make(0)
-    const store: WriteThrough.Store<unknown, StoreDown> = {
+    const check = (keys: ReadonlyArray<string>): Effect.Effect<void, StoreError> =>
+      keys.some(refuses)
+        ? Effect.fail(new Refused())
+        : keys.some(fails)
+          ? Effect.fail(new StoreDown())
+          : Effect.void
+    const store: WriteThrough.Store<unknown, StoreError> = {
       write: (entries) =>
         Effect.zipRight(
           Ref.update(calls, (n) => n + 1),
-          Effect.suspend(() => {
-            if (entries.some((e) => fails(e.key))) return Effect.fail(new StoreDown())
-            for (const e of entries) rows.set(e.key, e.value)
-            return Effect.void
-          })
+          Effect.zipRight(
+            check(entries.map((e) => e.key)),
+            Effect.sync(() => {
+              for (const e of entries) rows.set(e.key, e.value)
+            })
+          )
         ),
       delete: (keys) =>
         Effect.zipRight(
           Ref.update(calls, (n) => n + 1),
-          Effect.suspend(() => {
-            if (keys.some(fails)) return Effect.fail(new StoreDown())
-            for (const k of keys) rows.delete(k)
-            return Effect.void
-          })
+          Effect.zipRight(
+            check(keys),
+            Effect.sync(() => {
+              for (const k of keys) rows.delete(k)
+            })
+          )
         )
     }
     return { rows, calls, store }
   })
+
+/** Dead letters in memory; `broken` makes every `put` fail. */
+const memoryLetters = (broken = false) => {
+  const stored: Array<DeadLetter.StoredLetter> = []
+  let id = 0
+  const letters: DeadLetter.DeadLetters = {
+    put: (letters) =>
+      broken
+        ? Effect.fail(new CacheError({ reason: "storage", operation: "test put" }))
+        : Effect.sync(() => {
+            for (const l of letters) stored.push({ ...l, id: ++id })
+          }),
+    list: (cache) => Effect.sync(() => stored.filter((l) => l.cache === cache)),
+    remove: (ids) =>
+      Effect.sync(() => {
+        for (const i of ids) {
+          const at = stored.findIndex((l) => l.id === i)
+          if (at >= 0) stored.splice(at, 1)
+        }
+      })
+  }
+  return { stored, letters }
+}
 
 /** Lets background fibers run until `done` holds (TestClock never moves on its own). */
 const eventually = (done: () => boolean) =>
@@ -76,12 +124,13 @@ describe("WriteBack", () => {
       const gauge = yield* Metric.value(Metric.tagged(M.dirty, "cache", "wb-flush"))
       assert.strictEqual(gauge.value, 3)
       const report = yield* control.flush
-      assert.strictEqual(report.written, 3)
-      assert.deepStrictEqual(report.failures, [])
+      assert.deepStrictEqual([...report.written].sort(), ["a", "b", "c"])
+      assert.deepStrictEqual(report.failed, [])
+      assert.deepStrictEqual(report.deadLettered, [])
       assert.deepStrictEqual(Object.fromEntries(rows), { a: 4, b: 2, c: 3 })
       assert.strictEqual(yield* Ref.get(calls), 2)
       assert.strictEqual(yield* control.dirty, 0)
-      assert.strictEqual((yield* control.flush).written, 0)
+      assert.deepStrictEqual((yield* control.flush).written, [])
     })
   )
 
@@ -162,7 +211,7 @@ describe("WriteBack", () => {
       assert.strictEqual(yield* Ref.get(loads), 1)
       yield* Effect.locally(cache.set("b", "stale load"), ReadThrough.filling, true)
       assert.deepStrictEqual(yield* cache.get("b"), Option.some("written"))
-      assert.strictEqual((yield* control.flush).written, 1)
+      assert.deepStrictEqual((yield* control.flush).written, ["b"])
       assert.deepStrictEqual(Object.fromEntries(rows), { b: "written" })
     })
   )
@@ -175,8 +224,13 @@ describe("WriteBack", () => {
       const { cache, control } = yield* WriteBack.make(base, { store })
       yield* cache.delete("a")
       yield* eventually(() => !rows.has("a"))
+      // The store call has returned before the entry is settled: wait for that too.
+      const dirty = yield* Effect.repeat(Effect.zipLeft(control.dirty, Effect.yieldNow()), {
+        until: (n) => n === 0,
+        times: 10_000
+      })
       assert.isFalse(rows.has("a"))
-      assert.strictEqual(yield* control.dirty, 0)
+      assert.strictEqual(dirty, 0)
     })
   )
 
@@ -196,35 +250,57 @@ describe("WriteBack", () => {
   )
 
   it.scoped(
-    "a refused batch is retried, then split: good entries land, the bad one is reported and kept",
+    "a batch refused for good is split at once: good entries land, the refused one is dead-lettered with its key",
     () =>
       Effect.gen(function* () {
         const base = yield* Cache.makeTest
-        const { rows, calls, store } = yield* memoryStore((key) => key === "bad")
-        const reported = yield* Ref.make<ReadonlyArray<WriteBack.Failure<unknown, StoreDown>>>([])
+        const { rows, calls, store } = yield* memoryStore(
+          () => false,
+          (key) => key === "bad"
+        )
+        const { stored, letters } = memoryLetters()
+        const reported = yield* Ref.make<ReadonlyArray<WriteBack.Failure<unknown, StoreError>>>([])
         const { cache, control } = yield* WriteBack.make(base, {
           store,
-          retry: Schedule.recurs(2),
+          permanent,
           name: "wb-bisect",
           onFailure: (failure) => Ref.update(reported, (all) => [...all, failure])
-        })
+        }).pipe(Effect.provideService(DeadLetter.DeadLetters, letters))
         yield* Effect.forEach(["a", "b", "bad", "c"], (k) => cache.set(k, k), { discard: true })
         const report = yield* control.flush
-        assert.strictEqual(report.written, 3)
+        assert.deepStrictEqual([...report.written].sort(), ["a", "b", "c"])
         assert.deepStrictEqual(Object.fromEntries(rows), { a: "a", b: "b", c: "c" })
-        assert.strictEqual(report.failures.length, 1)
-        assert.deepStrictEqual(report.failures[0]?.writes, [{ key: "bad", value: "bad" }])
-        assert.deepStrictEqual(yield* Ref.get(reported), report.failures)
-        assert.strictEqual(yield* control.dirty, 1)
-        // 3 tries of the whole batch, then halves [a, b] ok and [bad, c] failing, then [bad] and [c].
-        assert.strictEqual(yield* Ref.get(calls), 7)
+        assert.deepStrictEqual(report.failed, [])
+        assert.deepStrictEqual(WriteBack.keysOf(report.deadLettered), ["bad"])
+        assert.isTrue(report.deadLettered[0]?.permanent)
+        assert.deepStrictEqual(yield* Ref.get(reported), report.deadLettered)
+        assert.deepStrictEqual(
+          stored.map((l) => [l.cache, l.key, l.op, l.value]),
+          [["wb-bisect", "bad", "write", '"bad"']]
+        )
+        // No longer dirty, and its refused value left the cache.
+        assert.strictEqual(yield* control.dirty, 0)
+        assert.deepStrictEqual(yield* cache.get("bad"), Option.none())
+        // No retries of a refusal: the batch, halves [a, b] and [bad, c], then [bad] and [c], and
+        // [bad] once more after the rest of the flush.
+        assert.strictEqual(yield* Ref.get(calls), 6)
         const failed = yield* Metric.value(Metric.tagged(M.storeFailures, "cache", "wb-bisect"))
         assert.strictEqual(failed.count, 1)
+        const buried = yield* Metric.value(Metric.tagged(M.deadLettered, "cache", "wb-bisect"))
+        assert.strictEqual(buried.count, 1)
+        const waiting = yield* Metric.value(Metric.tagged(M.deadLetters, "cache", "wb-bisect"))
+        assert.strictEqual(waiting.value, 1)
+        // The close that follows is a failure the program sees, naming the key.
+        const error = yield* Effect.flip(control.close())
+        assert.strictEqual(error._tag, "WriteBackError")
+        assert.deepStrictEqual(error.deadLettered, ["bad"])
+        assert.deepStrictEqual(error.lost, [])
+        assert.include(error.message, "bad")
       })
   )
 
   it.effect(
-    "property: with random store failures, every write ends in the store or in a reported failure",
+    "property: with random store failures and refusals, every write ends in the store or in the dead letters, and close says so",
     () =>
       Effect.promise(() =>
         fc.assert(
@@ -241,16 +317,21 @@ describe("WriteBack", () => {
               ),
               { maxLength: 60 }
             ),
-            fc.array(fc.boolean(), { minLength: 64, maxLength: 64 }),
+            fc.array(fc.constantFrom("ok", "ok", "down", "refused"), { minLength: 64, maxLength: 64 }),
             async (ops, coin) => {
               let call = 0
               const rows = new Map<string, number>()
-              const failures: Array<WriteBack.Failure<number, StoreDown>> = []
-              const flaky = <X>(apply: () => X) =>
-                Effect.suspend(() =>
-                  coin[call++ % coin.length] ? Effect.fail(new StoreDown()) : Effect.sync(apply)
-                )
-              const store: WriteThrough.Store<number, StoreDown> = {
+              const { stored, letters } = memoryLetters()
+              const flaky = <X>(apply: () => X): Effect.Effect<X, StoreError> =>
+                Effect.suspend((): Effect.Effect<X, StoreError> => {
+                  const outcome = coin[call++ % coin.length]
+                  return outcome === "down"
+                    ? Effect.fail(new StoreDown())
+                    : outcome === "refused"
+                      ? Effect.fail(new Refused())
+                      : Effect.sync(apply)
+                })
+              const store: WriteThrough.Store<number, StoreError> = {
                 write: (entries) =>
                   flaky(() => {
                     for (const e of entries) rows.set(e.key, e.value)
@@ -261,16 +342,17 @@ describe("WriteBack", () => {
                   })
               }
               const last = new Map<string, number | "deleted">()
-              await Effect.runPromise(
+              const closing = await Effect.runPromise(
                 Effect.scoped(
                   Effect.gen(function* () {
                     const base = Cache.forSchema(Schema.Number)(yield* Cache.makeTest)
                     const { cache, control } = yield* WriteBack.make(base, {
                       store,
+                      permanent,
                       retry: Schedule.recurs(1),
                       batchSize: 3,
                       tick: "1 hour",
-                      onFailure: (f) => Effect.sync(() => failures.push(f))
+                      replay: false
                     })
                     for (const op of ops) {
                       if (op.op === "set") {
@@ -283,23 +365,27 @@ describe("WriteBack", () => {
                         yield* control.flush
                       }
                     }
+                    return yield* Effect.either(control.close())
                   })
-                ).pipe(Logger.withMinimumLogLevel(LogLevel.None))
+                ).pipe(
+                  Effect.provideService(DeadLetter.DeadLetters, letters),
+                  Logger.withMinimumLogLevel(LogLevel.None)
+                )
               )
+              let missing = 0
               for (const [key, value] of last) {
-                if (value === "deleted") {
-                  const landed = !rows.has(key)
-                  const reported = failures.some((f) => f.deletes.includes(key))
-                  if (!landed && !reported) return false
-                } else {
-                  const landed = rows.get(key) === value
-                  const reported = failures.some((f) =>
-                    f.writes.some((w) => w.key === key && w.value === value)
-                  )
-                  if (!landed && !reported) return false
-                }
+                const landed = value === "deleted" ? !rows.has(key) : rows.get(key) === value
+                const letter = stored.filter((l) => l.key === key).at(-1)
+                const buried =
+                  letter !== undefined &&
+                  (value === "deleted" ? letter.op === "delete" : letter.value === String(value))
+                if (!landed && !buried) return false
+                if (!landed) missing++
               }
-              return true
+              // close fails exactly when something is not in the store (and names it).
+              return closing._tag === "Left"
+                ? closing.left.lost.length === 0 && closing.left.deadLettered.length >= missing
+                : missing === 0 && stored.length === 0
             }
           ),
           { numRuns: 150 }
