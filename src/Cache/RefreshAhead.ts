@@ -85,9 +85,11 @@ const connect = (redis: RedisChannel, received: (text: string) => void) =>
       Effect.sync(() => publisher.duplicate()),
       (client) => Effect.sync(() => client.disconnect())
     )
+    subscriber.on("error", () => {})
     subscriber.on("message", (channel: string, text: string) => {
       if (channel === redis.channel) received(text)
     })
+    yield* RedisCache.ready(subscriber, "RefreshAhead.subscribe")
     yield* Effect.tryPromise({
       try: () => subscriber.subscribe(redis.channel),
       catch: (cause) =>
