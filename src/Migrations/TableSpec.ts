@@ -292,18 +292,7 @@ const resolveReference = (
 > => {
   const entity = ref.entity()
   // A self-reference resolves to the model being read (its registry entry may not exist yet).
-  const targetModel =
-    entity === undefined
-      ? Either.left(
-          new InvalidEntityError({
-            entity: model.name,
-            field: f.field,
-            reason: "references an undefined entity"
-          })
-        )
-      : entity === model.schema
-        ? Either.right(model)
-        : modelOf(entity)
+  const targetModel = entity === undefined || entity === model.schema ? Either.right(model) : modelOf(entity)
   return Either.flatMap(targetModel, (target) => {
     const field = target.byField.get(ref.field)
     return field === undefined

@@ -173,8 +173,8 @@ export type ReferentialAction = "cascade" | "restrict" | "set null" | "no action
 
 /** A foreign key, as annotated. @since 0.1.0 @category models */
 export interface ReferenceSpec {
-  /** The referenced entity; a function for a reference to the entity itself or one declared later. */
-  readonly entity: () => { readonly ast: unknown }
+  /** The referenced entity (a function, for one declared later); `undefined` for the entity itself. */
+  readonly entity: () => { readonly ast: unknown } | undefined
   /** The referenced field. */
   readonly field: string
   readonly onDelete: ReferentialAction | undefined
@@ -182,8 +182,8 @@ export interface ReferenceSpec {
 }
 
 /**
- * The column references `field` of another entity (a foreign key). Pass a function when the entity
- * refers to itself or to one declared further down.
+ * The column references `field` of another entity (a foreign key). Pass a function for an entity
+ * declared further down; see `referencesSelf` for a reference to the entity itself.
  *
  * @example
  * const fields = { authorId: Schema.Number.pipe(Entity.references(User, "id", { onDelete: "cascade" })) }
@@ -197,6 +197,27 @@ export const references = <T extends { readonly ast: unknown; readonly fields: o
   annotate({
     [ReferencesId]: {
       entity: () => (typeof entity === "function" && !("ast" in entity) ? entity() : (entity as T)),
+      field,
+      onDelete: options.onDelete,
+      onUpdate: options.onUpdate
+    } satisfies ReferenceSpec
+  })
+
+/**
+ * The column references `field` of its own entity (a tree: `parentId` → `id`). The field name is not
+ * checked by the type system here (the class is not declared yet); reading the entity checks it.
+ *
+ * @example
+ * const fields = { parentId: Schema.NullOr(Schema.Number).pipe(Entity.referencesSelf("id")) }
+ * @since 0.1.0 @category annotations
+ */
+export const referencesSelf = (
+  field: string,
+  options: { readonly onDelete?: ReferentialAction; readonly onUpdate?: ReferentialAction } = {}
+) =>
+  annotate({
+    [ReferencesId]: {
+      entity: () => undefined,
       field,
       onDelete: options.onDelete,
       onUpdate: options.onUpdate

@@ -43,7 +43,8 @@ const describeTables = (prefix: string) => {
     {
       id: Schema.Number.pipe(Entity.generated),
       parentId: Schema.Number.pipe(Entity.references(Parent, "id", { onDelete: "cascade" })),
-      label: Schema.String.pipe(Entity.indexed)
+      label: Schema.String.pipe(Entity.indexed),
+      previousId: Schema.NullOr(Schema.Number).pipe(Entity.referencesSelf("id", { onDelete: "set null" }))
     },
     Entity.table(children)
   ) {}
@@ -75,9 +76,14 @@ for (const db of testDatabases()) {
             expect(yield* Migrations.diff([Parent, Child])).toEqual([])
             const live = yield* Migrations.introspect
             const child = live.find((t) => t.name === children)
-            expect(child?.foreignKeys.map((fk) => [fk.table, fk.references, fk.onDelete])).toEqual([
-              [parents, ["id"], "cascade"]
-            ])
+            expect(
+              child?.foreignKeys.map((fk) => [fk.columns, fk.table, fk.references, fk.onDelete]).sort()
+            ).toEqual(
+              [
+                [["parent_id"], parents, ["id"], "cascade"],
+                [["previous_id"], children, ["id"], "set null"]
+              ].sort()
+            )
             const parent = live.find((t) => t.name === parents)
             expect(parent?.indexes.map((i) => [i.columns, i.unique]).sort()).toEqual(
               [
