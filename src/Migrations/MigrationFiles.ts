@@ -52,7 +52,8 @@ export const loader = (directory: string): Migrator.Loader<FileSystem> => fromFi
 
 /**
  * Runs the migrations of `directory` that the database has not run, in id order, through
- * @effect/sql's Migrator. Returns the ones it ran.
+ * @effect/sql's Migrator. Returns the ones it ran. A failing migration is rolled back and fails with
+ * the Migrator's `MigrationError` (whose `cause` is the migration's error), not a defect.
  *
  * @since 0.1.0 @category running
  */
@@ -63,7 +64,12 @@ export const run = (
   ReadonlyArray<readonly [id: number, name: string]>,
   Migrator.MigrationError | DriverSqlError,
   SqlClient.SqlClient | FileSystem
-> => Migrator.make({})({ loader: loader(directory), table: options.table ?? defaultTable })
+> =>
+  // The Migrator dies with a MigrationError when a migration fails: turn that back into a typed failure.
+  Effect.catchSomeDefect(
+    Migrator.make({})({ loader: loader(directory), table: options.table ?? defaultTable }),
+    (defect) => (defect instanceof Migrator.MigrationError ? Option.some(Effect.fail(defect)) : Option.none())
+  )
 
 /** Whether `table` exists in the current database (schema). */
 const tableExists = (sql: SqlClient.SqlClient, table: string) =>
