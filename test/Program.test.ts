@@ -12,21 +12,19 @@ import { Redis } from "ioredis"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import {
   buildProgram,
-  freePort,
   groupAlive,
   json,
   metric,
   type OwnedMariadb,
-  type OwnedServer,
   type Running,
   request,
   start,
   startMariadb,
-  startRedis,
   stopAll,
   waitFor,
   waitInFlight
 } from "./support/program.js"
+import { type RedisServer, startRedisServer } from "./support/redisServer.js"
 
 interface User {
   readonly id: number
@@ -247,6 +245,12 @@ const mariadbSuite = describe.sequential
 
 mariadbSuite("demo program on a MariaDB the test owns", () => {
   let database = 0
+  const letters = mkdtempSync(join(tmpdir(), "effect-dal-demo-letters-"))
+  /** The program's environment for `url`, with its dead letters in a temporary file of its own. */
+  const dbEnv = (url: string) => ({
+    DATABASE_URL: url,
+    DEAD_LETTER_FILE: join(letters, `${url.slice(url.lastIndexOf("/") + 1)}.sqlite`)
+  })
   const freshUrl = async () => {
     const name = `demo_${++database}`
     await mariadb?.query(`CREATE DATABASE ${name}`)
@@ -265,7 +269,7 @@ mariadbSuite("demo program on a MariaDB the test owns", () => {
   })
 
   it("a database outage is a 503 (never a 404, never remembered) and readiness says why", async () => {
-    const app = await start({ DATABASE_URL: await freshUrl() })
+    const app = await start(dbEnv(await freshUrl()))
     try {
       const [ann] = await createUsers(app, 1)
       await mariadb?.kill()
@@ -311,7 +315,7 @@ mariadbSuite("demo program on a MariaDB the test owns", () => {
 
   it("an email is unique against the database and against writes still pending (case-insensitive)", async () => {
     const url = await freshUrl()
-    const app = await start({ DATABASE_URL: url })
+    const app = await start(dbEnv(url))
     const [a, b] = await createUsers(app, 2)
     try {
       const put = (u: User | undefined, body: unknown) =>
@@ -324,7 +328,11 @@ mariadbSuite("demo program on a MariaDB the test owns", () => {
       ).toBe(409)
       // a's old email is still a's in the database until the flush: refused for now, accepted after it.
       expect((await put(b, { email: a?.email })).status).toBe(409)
-      expect(json(await request(app.admin, "POST", "/cache/flush"))).toEqual({ written: 1, failed: [] })
+      expect(json(await request(app.admin, "POST", "/cache/flush"))).toEqual({
+        written: 1,
+        failed: [],
+        deadLettered: []
+      })
       expect((await put(b, { email: a?.email })).status).toBe(200)
     } finally {
       expect(await app.stop()).toBe(0)
@@ -336,7 +344,7 @@ mariadbSuite("demo program on a MariaDB the test owns", () => {
 
   it("200 PUTs are all in the database after SIGTERM, and none before", async () => {
     const url = await freshUrl()
-    const app = await start({ DATABASE_URL: url })
+    const app = await start(dbEnv(url))
     const users = await createUsers(app, 200)
     const puts = await pool(users, 20, (u) =>
       request(app.business, "PUT", `/users/${u.id}`, { lastName: `W${u.id}`, age: (u.id % 100) + 1 })
@@ -354,21 +362,26 @@ mariadbSuite("demo program on a MariaDB the test owns", () => {
 
   it("the database down at SIGTERM and back within the flush budget: everything stored, exit 0", async () => {
     const url = await freshUrl()
-    const app = await start({ DATABASE_URL: url, SHUTDOWN_FLUSH_TIMEOUT_MS: "60000" })
+    const app = await start({ ...dbEnv(url), SHUTDOWN_FLUSH_TIMEOUT_MS: "60000" })
     const users = await createUsers(app, 20)
     for (const u of users)
       expect((await request(app.business, "PUT", `/users/${u.id}`, { age: 77 })).status).toBe(200)
     await mariadb?.kill()
     app.child.kill("SIGTERM")
-    await waitFor("the flush to retry", () => app.output().includes("not stored yet"))
-    await mariadb?.restart()
+    try {
+      await waitFor("the shutdown flush to begin", () =>
+        app.output().includes("closing the write-back cache")
+      )
+    } finally {
+      await mariadb?.restart()
+    }
     expect(await app.exited).toBe(0)
     expect((await rows(url)).map((r) => r.age)).toEqual(users.map(() => 77))
   })
 
-  it("the database down at SIGTERM past the flush budget: exit 1, the log names every unstored write", async () => {
+  it("the database down at SIGTERM past the flush budget: exit 1 naming every unstored write, replayed on the next start", async () => {
     const url = await freshUrl()
-    const app = await start({ DATABASE_URL: url, SHUTDOWN_FLUSH_TIMEOUT_MS: "1500" })
+    const app = await start({ ...dbEnv(url), SHUTDOWN_FLUSH_TIMEOUT_MS: "1500" })
     const users = await createUsers(app, 20)
     for (const u of users)
       expect((await request(app.business, "PUT", `/users/${u.id}`, { age: 66 })).status).toBe(200)
@@ -389,18 +402,25 @@ mariadbSuite("demo program on a MariaDB the test owns", () => {
     ).toEqual(users.map((u) => u.id).sort((x, y) => x - y))
     expect(log).toContain("exit hook(s) failed")
     expectNoEmail(app)
+    // They waited in the dead-letter file: the next start writes them.
+    const next = await start(dbEnv(url))
+    await waitFor("the dead letters replayed", async () => (await rows(url)).every((r) => r.age === 66))
+    expect(await next.stop()).toBe(0)
   })
 })
 
 describe("demo program with Redis", () => {
-  let redis: OwnedServer | undefined
+  let redis: RedisServer | undefined
+  beforeAll(async () => {
+    redis = await startRedisServer()
+  }, 60_000)
   afterAll(async () => {
-    await redis?.kill()
+    await redis?.stop()
   })
 
   it("Redis unreachable at start: starts, serves from the database, says so; ready once Redis is up", async () => {
-    const port = await freePort()
-    const app = await start({ DATABASE_URL: sqliteUrl(), REDIS_URL: `redis://127.0.0.1:${port}` })
+    await redis?.kill()
+    const app = await start({ DATABASE_URL: sqliteUrl(), REDIS_URL: redis?.url })
     try {
       expect(app.output()).toContain("Redis unreachable at start")
       const ready = await request(app.admin, "GET", "/health/ready")
@@ -410,7 +430,7 @@ describe("demo program with Redis", () => {
       ])
       const [ann] = await createUsers(app, 1)
       expect(json(await request(app.business, "GET", `/users/${ann?.id}`))).toEqual(ann)
-      redis = await startRedis(port)
+      await redis?.restart()
       await waitFor(
         "readiness with Redis",
         async () => (await request(app.admin, "GET", "/health/ready")).status === 200
@@ -422,13 +442,12 @@ describe("demo program with Redis", () => {
   })
 
   it("two services on two databases share one Redis without seeing each other's users; every key has a TTL", async () => {
-    redis ??= await startRedis()
-    const redisUrl = `redis://127.0.0.1:${redis.port}`
+    const redisUrl = redis?.url
     const [a, b] = await Promise.all([
       start({ DATABASE_URL: sqliteUrl(), REDIS_URL: redisUrl }),
       start({ DATABASE_URL: sqliteUrl(), REDIS_URL: redisUrl })
     ])
-    const client = new Redis({ port: redis.port, host: "127.0.0.1" })
+    const client = new Redis(redis?.url ?? "")
     await client.flushall()
     try {
       const [ann] = await createUsers(a, 1, 1)
@@ -449,11 +468,10 @@ describe("demo program with Redis", () => {
   })
 
   it("a row changed or inserted straight into the database is seen within CACHE_TTL_MS; a dead Redis fails open", async () => {
-    redis ??= await startRedis()
     const url = sqliteUrl()
     const app = await start({
       DATABASE_URL: url,
-      REDIS_URL: `redis://127.0.0.1:${redis.port}`,
+      REDIS_URL: redis?.url,
       CACHE_TTL_MS: "1000"
     })
     try {
@@ -478,7 +496,7 @@ describe("demo program with Redis", () => {
       )
       // CACHE_TTL_MS for the cached value and the bloom filter's rebuild, plus the 2 s negative entry.
       expect(Date.now() - changedAt).toBeLessThan(1000 + 2000 + 3000)
-      await redis.kill()
+      await redis?.kill()
       for (let i = 0; i < 5; i++) {
         expect((await request(app.business, "GET", `/users/${ann?.id}`)).status).toBe(200)
       }
@@ -490,6 +508,35 @@ describe("demo program with Redis", () => {
       expect(await app.stop()).toBe(0)
     }
     expectNoEmail(app)
+  })
+})
+
+describe("demo program on SQLite: dead letters", () => {
+  it("a write the database refuses for good is dead-lettered, reported, exits 1, and is written on the next start", async () => {
+    const url = sqliteUrl()
+    const app = await start({ DATABASE_URL: url })
+    const [ann] = await createUsers(app, 1)
+    expect((await request(app.business, "PUT", `/users/${ann?.id}`, { email: "taken@x.io" })).status).toBe(
+      200
+    )
+    // Someone writes straight into the database and takes the email the pending write holds.
+    const db = new Sqlite(url.slice("sqlite:".length))
+    db.prepare(
+      "INSERT INTO users (first_name, last_name, email, age) VALUES ('X', 'X', 'taken@x.io', 1)"
+    ).run()
+    expect(json(await request(app.admin, "POST", "/cache/flush"))).toEqual({
+      written: 0,
+      failed: [],
+      deadLettered: [String(ann?.id)]
+    })
+    expect(await app.stop()).toBe(1)
+    expect(app.output()).toMatch(new RegExp(`1 acknowledged write\\(s\\) NOT stored .*user ids: ${ann?.id}`))
+    expectNoEmail(app)
+    db.prepare("DELETE FROM users WHERE first_name = 'X'").run()
+    db.close()
+    const next = await start({ DATABASE_URL: url })
+    await waitFor("the dead letter replayed", () => sqliteRows(url)[0]?.email === "taken@x.io")
+    expect(await next.stop()).toBe(0)
   })
 })
 

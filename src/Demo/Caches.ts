@@ -17,6 +17,7 @@ import { Context, Duration, Effect, Either, Layer, Metric, Option, Redacted, Str
 import { Redis } from "ioredis"
 import * as BloomFilter from "../Cache/BloomFilter.js"
 import * as Cache from "../Cache/Cache.js"
+import * as DeadLetter from "../Cache/DeadLetter.js"
 import * as FailOpen from "../Cache/FailOpen.js"
 import * as MemoryCache from "../Cache/MemoryCache.js"
 import * as ReadThrough from "../Cache/ReadThrough.js"
@@ -51,7 +52,14 @@ export class UserReads extends ReadThrough.Tag("effect-dal/demo/UserReads")<
  */
 export class CacheStatus extends Context.Tag("effect-dal/demo/CacheStatus")<
   CacheStatus,
-  { readonly check: Effect.Effect<"none" | "ok" | "unreachable"> }
+  {
+    readonly check: Effect.Effect<"none" | "ok" | "unreachable">
+    /**
+     * The Redis client and the namespace of its keys, when Redis answered at start: what the bloom
+     * filter shares inserted keys through (without it, other instances' inserts wait for a rebuild).
+     */
+    readonly redis: Option.Option<{ readonly client: Redis; readonly namespace: string }>
+  }
 >() {}
 
 const name = "users"
@@ -91,18 +99,21 @@ const redisClient = (url: Redacted.Redacted) =>
       })
       // Failures reach callers through their commands; without a listener ioredis prints every one.
       client.on("error", () => {})
-      yield* Effect.tryPromise(() => client.connect()).pipe(
+      const connected = yield* Effect.tryPromise(() => client.connect()).pipe(
         Effect.timeout("2 seconds"),
-        Effect.zipRight(Effect.logInfo("cache: Redis connected")),
+        Effect.zipRight(Effect.as(Effect.logInfo("cache: Redis connected"), true)),
         Effect.catchAll(() =>
-          Effect.logWarning(
-            "cache: Redis unreachable at start; serving from the database (fail-open) and reconnecting in the background"
+          Effect.as(
+            Effect.logWarning(
+              "cache: Redis unreachable at start; serving from the database (fail-open) and reconnecting in the background"
+            ),
+            false
           )
         )
       )
-      return client
+      return { client, connected }
     }),
-    (client) => Effect.sync(() => client.disconnect())
+    ({ client }) => Effect.sync(() => client.disconnect())
   )
 
 const redisStatus = (client: Redis) => ({
@@ -128,16 +139,19 @@ export const rawCache: Layer.Layer<Cache.Cache | CacheStatus, never, WriteBack.E
           Layer.orDie(
             MemoryCache.layer({ maxEntries: config.maxEntries, onEvicted: WriteBack.onEvicted(name) })
           ),
-          Layer.succeed(CacheStatus, { check: Effect.succeed("none" as const) })
+          Layer.succeed(CacheStatus, { check: Effect.succeed("none" as const), redis: Option.none() })
         )
       }
       const executor = yield* Executor
       const namespace = Option.getOrElse(config.namespace, () => namespaceOf(executor.session.label))
-      const client = yield* redisClient(config.redisUrl.value)
+      const { client, connected } = yield* redisClient(config.redisUrl.value)
       yield* Effect.logInfo(`cache: Redis keys under effect-dal-demo:${namespace}:`)
       return Layer.merge(
         Layer.orDie(RedisCache.layer({ client, keyPrefix: `effect-dal-demo:${namespace}:` })),
-        Layer.succeed(CacheStatus, redisStatus(client))
+        Layer.succeed(CacheStatus, {
+          ...redisStatus(client),
+          redis: connected ? Option.some({ client, namespace }) : Option.none()
+        })
       )
     })
   )
@@ -147,153 +161,126 @@ const userCache = Layer.provide(
   Cache.layerSchema(UserCache, User, { prefix: "users:" })
 )
 
+/** The write-back control of users, typed, with pending users findable by email. @since 0.1.0 @category tags */
+export class UserWriteBack extends WriteBack.Tag("effect-dal/demo/UserWriteBack")<
+  UserWriteBack,
+  User,
+  WriteThrough.EntityStoreError,
+  "email"
+>() {}
+
+const idsOf = (failures: ReadonlyArray<WriteBack.Failure<User, unknown>>) => WriteBack.keysOf(failures)
+
 /**
- * Emails of users whose pending (not yet stored) write changed their email, by email: a second user
- * must not take one, or the flush would hit the unique index. A claim ends when the store has the
- * user with that email, or when the same user claims another.
+ * The shutdown hook: closes the write-back cache with the whole budget (a database that is down is
+ * retried until then). What the database did not take is in the dead-letter file (written again on
+ * the next start); the hook then fails naming every id, which makes the program exit 1.
  */
-const makeClaims = () => {
-  const byEmail = new Map<string, number>()
-  const byId = new Map<number, string>()
-  return {
-    holder: (email: string) => Option.fromNullable(byEmail.get(email)),
-    claim: (id: number, email: string) => {
-      const previous = byId.get(id)
-      if (previous !== undefined) byEmail.delete(previous)
-      byEmail.set(email, id)
-      byId.set(id, email)
-    },
-    stored: (user: User) => {
-      if (byEmail.get(user.email) !== user.id) return
-      byEmail.delete(user.email)
-      byId.delete(user.id)
-    }
-  }
-}
-
-type Claims = ReturnType<typeof makeClaims>
-
-/** The entity store, telling the claims what it stored. */
-const claimingStore = (claims: Claims): WriteThrough.Store<User, WriteThrough.EntityStoreError, Executor> => {
-  const store = WriteThrough.entityStore(User)
-  return {
-    write: (entries) =>
-      Effect.tap(store.write(entries), () =>
-        Effect.sync(() => {
-          for (const entry of entries) claims.stored(entry.value)
-        })
-      ),
-    delete: store.delete
-  }
-}
-
-/** The shutdown hook: flushes until everything is stored or the deadline; then fails naming what is not. */
-const flushUntil = (control: WriteBack.WriteBack, budgetMs: number) =>
-  Effect.gen(function* () {
-    const deadline = Date.now() + budgetMs
-    let written = 0
-    for (;;) {
-      const report = yield* control.flush
-      written += report.written + report.deleted
-      if (report.failures.length === 0) {
-        return yield* Effect.logInfo(`shutdown: wrote back ${written} users`)
-      }
-      const keys = report.failures.flatMap((f) => [...f.writes.map((w) => w.key), ...f.deletes])
-      const wait = Math.min(1_000, deadline - Date.now() - 250)
-      if (wait <= 0) {
-        yield* Metric.incrementBy(unstoredWrites, keys.length)
-        return yield* Effect.fail(
-          `${keys.length} acknowledged write(s) NOT stored after ${budgetMs} ms; user ids: ${keys.join(", ")}`
+const closeWithin = (control: UserWriteBack["Type"], budgetMs: number) =>
+  Effect.logInfo(`shutdown: closing the write-back cache (up to ${budgetMs} ms)`).pipe(
+    Effect.zipRight(control.close(Duration.millis(budgetMs))),
+    Effect.flatMap((report) => Effect.logInfo(`shutdown: wrote back ${report.written.length} users`)),
+    Effect.catchTag("WriteBackError", (error) => {
+      const ids = [...error.lost, ...error.deadLettered]
+      return Effect.zipRight(
+        Metric.incrementBy(unstoredWrites, ids.length),
+        Effect.fail(
+          `${ids.length} acknowledged write(s) NOT stored after ${budgetMs} ms; user ids: ${ids.join(", ")} ` +
+            `(dead-lettered: ${error.deadLettered.length}, written again on the next start; lost: ${error.lost.length})`
         )
-      }
-      yield* Effect.logWarning(
-        `shutdown: ${keys.length} write(s) not stored yet (database unavailable?); retrying until the deadline`
       )
-      yield* Effect.sleep(Duration.millis(wait))
-    }
-  })
-
-const service = (claims: Claims) =>
-  Effect.gen(function* () {
-    const reads = yield* UserReads
-    const cache = yield* UserCache
-    const control = yield* WriteBack.WriteBack
-    const executor = yield* Effect.context<Executor>()
-    const hooks = yield* ShutdownHooks
-    const config = yield* Effect.orDie(Config.Caches)
-    const ttl = Duration.millis(config.ttlMs)
-    // Email changes are checked and claimed one at a time: two requests cannot both see an email free.
-    const emails = yield* Effect.makeSemaphore(1)
-    // Claims first, then the database: a claim ends only after the store has the row.
-    const ensureFree = (email: string, id: number | undefined) =>
-      Effect.gen(function* () {
-        const claimed = claims.holder(email)
-        if (Option.isSome(claimed) && claimed.value !== id) return yield* new EmailTaken({ field: "email" })
-        const owner = yield* unavailable(UsersData.findByEmail(email))
-        if (Option.isSome(owner) && owner.value.id !== id) return yield* new EmailTaken({ field: "email" })
-      })
-    const load = (id: number) =>
-      Effect.flatMap(unavailable(reads.get(String(id))), (found) =>
-        Option.match(found, {
-          onNone: () => Effect.fail(new UserNotFound({ id })),
-          onSome: Effect.succeed
-        })
-      )
-    yield* hooks.register("write-back flush", flushUntil(control, config.flushTimeoutMs), {
-      order: 0,
-      timeout: Duration.millis(config.flushTimeoutMs + 1_000)
     })
-    const users: UsersService = {
-      create: (input) =>
-        emails
-          .withPermits(1)(
-            Effect.zipRight(
-              ensureFree(input.email, undefined),
-              // Another writer may take the email between the check and the insert: the index answers.
-              Effect.flatMap(
-                unavailable(
-                  UsersData.create(input).pipe(
-                    Effect.map(Either.right),
-                    Effect.catchIf(
-                      (e) => e._tag === "SqlError" && e.reason === "unique",
-                      () => Effect.succeed(Either.left(new EmailTaken({ field: "email" })))
-                    )
+  )
+
+const service = Effect.gen(function* () {
+  const reads = yield* UserReads
+  const cache = yield* UserCache
+  const control = yield* UserWriteBack
+  const executor = yield* Effect.context<Executor>()
+  const hooks = yield* ShutdownHooks
+  const config = yield* Effect.orDie(Config.Caches)
+  const ttl = Duration.millis(config.ttlMs)
+  /**
+   * No other user has `email`: pending writes first, then the database (an entry leaves the pending
+   * set only after the store has it). Run under the email's lock, with the write that takes it.
+   */
+  const ensureFree = (email: string, id: number | undefined) =>
+    Effect.gen(function* () {
+      const pending = yield* control.pendingBy("email", email)
+      if (pending.some((entry) => entry.value.id !== id)) return yield* new EmailTaken({ field: "email" })
+      const owner = yield* unavailable(UsersData.findByEmail(email))
+      if (Option.isSome(owner) && owner.value.id !== id) return yield* new EmailTaken({ field: "email" })
+    })
+  const load = (id: number) =>
+    Effect.flatMap(unavailable(reads.get(String(id))), (found) =>
+      Option.match(found, {
+        onNone: () => Effect.fail(new UserNotFound({ id })),
+        onSome: Effect.succeed
+      })
+    )
+  yield* hooks.register("write-back flush", closeWithin(control, config.flushTimeoutMs), {
+    order: 0,
+    timeout: Duration.millis(config.flushTimeoutMs + 5_000)
+  })
+  const users: UsersService = {
+    create: (input) =>
+      control
+        .withIndexLock(
+          "email",
+          input.email,
+          Effect.zipRight(
+            ensureFree(input.email, undefined),
+            // Another writer may take the email between the check and the insert: the index answers.
+            Effect.flatMap(
+              unavailable(
+                UsersData.create(input).pipe(
+                  Effect.map(Either.right),
+                  Effect.catchIf(
+                    (e) => e._tag === "SqlError" && e.reason === "unique",
+                    () => Effect.succeed(Either.left(new EmailTaken({ field: "email" })))
                   )
-                ),
-                (created) => created
-              )
+                )
+              ),
+              (created) => created
             )
           )
-          .pipe(Effect.provide(executor)),
-      get: (id) => Effect.provide(load(id), executor),
-      update: (id, patch) =>
-        Effect.gen(function* () {
-          const write = Effect.gen(function* () {
-            const current = yield* load(id)
-            const updated = new User({
-              id,
-              firstName: patch.firstName ?? current.firstName,
-              lastName: patch.lastName ?? current.lastName,
-              email: patch.email ?? current.email,
-              age: patch.age ?? current.age
-            })
-            if (updated.email !== current.email) {
-              yield* ensureFree(updated.email, id)
-              claims.claim(id, updated.email)
-            }
-            yield* unavailable(cache.set(String(id), updated, ttl))
-            return updated
+        )
+        .pipe(Effect.provide(executor)),
+    get: (id) => Effect.provide(load(id), executor),
+    update: (id, patch) =>
+      Effect.gen(function* () {
+        const write = Effect.gen(function* () {
+          const current = yield* load(id)
+          const updated = new User({
+            id,
+            firstName: patch.firstName ?? current.firstName,
+            lastName: patch.lastName ?? current.lastName,
+            email: patch.email ?? current.email,
+            age: patch.age ?? current.age
           })
-          return yield* patch.email === undefined ? write : emails.withPermits(1)(write)
-        }).pipe(Effect.provide(executor)),
-      list: (options) => Effect.provide(unavailable(UsersData.list(options)), executor),
-      flush: Effect.map(control.flush, (report) => ({
-        written: report.written + report.deleted,
-        failed: report.failures.flatMap((f) => [...f.writes.map((w) => w.key), ...f.deletes])
-      }))
-    }
-    return users
-  })
+          if (updated.email !== current.email) yield* ensureFree(updated.email, id)
+          yield* unavailable(cache.set(String(id), updated, ttl))
+          return updated
+        })
+        return yield* patch.email === undefined ? write : control.withIndexLock("email", patch.email, write)
+      }).pipe(Effect.provide(executor)),
+    list: (options) => Effect.provide(unavailable(UsersData.list(options)), executor),
+    flush: Effect.map(control.flush, (report) => ({
+      written: report.written.length + report.deleted.length,
+      failed: idsOf(report.failed),
+      deadLettered: idsOf(report.deadLettered)
+    }))
+  }
+  return users
+})
+
+/** Where dead letters wait: `DEAD_LETTER_FILE`, or beside a SQLite database, or under `data/` by namespace. */
+const deadLetterFile = (label: string, configured: Option.Option<string>) =>
+  Option.getOrElse(configured, () =>
+    label.startsWith("sqlite:") && label !== "sqlite::memory:"
+      ? `${resolve(label.slice("sqlite:".length))}.dead-letters.sqlite`
+      : resolve("data", `dead-letters-${namespaceOf(label)}.sqlite`)
+  )
 
 /**
  * The `Users` service with every cache in place; needs the database and the change feed.
@@ -304,17 +291,23 @@ export const users: Layer.Layer<Users | CacheStatus, never, Executor | ChangeFee
   Layer.unwrapEffect(
     Effect.gen(function* () {
       const config = yield* Effect.orDie(Config.Caches)
-      const claims = makeClaims()
+      const executor = yield* Executor
       const ttl = Duration.millis(config.ttlMs)
+      const letters = deadLetterFile(executor.session.label, config.deadLetterFile)
+      yield* Effect.logInfo(`write-back: dead letters in ${letters}`)
       const writeBack = Layer.provide(
         WriteBack.layer(UserCache, {
-          store: claimingStore(claims),
+          store: WriteThrough.entityStore(User),
           name,
+          schema: User,
+          indexes: { email: (user) => user.email },
+          control: UserWriteBack,
           flushInterval: ttl,
+          closeWithin: Duration.millis(config.flushTimeoutMs),
           // The memory cache sees the keys through the "users:" view, and reports its evictions with it.
           evictionPrefix: "users:"
         }),
-        userCache
+        Layer.merge(userCache, DeadLetter.layerFile(letters))
       )
       const reads = ReadThrough.layer(UserReads, UserCache, {
         loader: (key) => UsersData.find(Number(key)),
@@ -323,15 +316,26 @@ export const users: Layer.Layer<Users | CacheStatus, never, Executor | ChangeFee
         negative: { ttl: "2 seconds", failures: () => false },
         name
       })
-      const bloom = BloomFilter.layer(UserReads, {
-        keys: Stream.map(Select.from(User).columns("id").stream(), (u) => String(u.id)),
-        table: "users",
-        key: (pk) => String(pk.id),
-        // Rows inserted by another instance or straight into the database are admitted after a rebuild.
-        rebuildInterval: ttl,
-        name
-      })
-      return Layer.effect(Users, service(claims)).pipe(
+      const bloom = Layer.unwrapEffect(
+        Effect.map(CacheStatus, (status) =>
+          BloomFilter.layer(UserReads, {
+            keys: Stream.map(Select.from(User).columns("id").stream(), (u) => String(u.id)),
+            table: "users",
+            key: (pk) => String(pk.id),
+            // Rows inserted straight into the database are admitted after a rebuild; other instances'
+            // inserts at once through Redis.
+            rebuildInterval: ttl,
+            ...Option.match(status.redis, {
+              onNone: () => ({}),
+              onSome: ({ client, namespace }) => ({
+                redis: { client, channel: `effect-dal-demo:${namespace}:bloom:users` }
+              })
+            }),
+            name
+          })
+        )
+      )
+      return Layer.effect(Users, service).pipe(
         Layer.provide(Singleflight.layer(UserReads).pipe(Layer.provide(bloom), Layer.provide(reads))),
         Layer.provideMerge(writeBack),
         Layer.provideMerge(rawCache),

@@ -73,6 +73,8 @@ export const Caches = Config.all({
   maxEntries: positive("CACHE_MAX_ENTRIES", 50_000),
   /** TTL of every cached user: a row changed by another writer is seen after at most this long. */
   ttlMs: positive("CACHE_TTL_MS", 30_000),
+  /** Where writes the database refused wait to be written again on the next start. */
+  deadLetterFile: Config.option(Config.string("DEAD_LETTER_FILE")),
   /** How long the shutdown flush of the write-back cache keeps retrying a database that is down. */
   flushTimeoutMs: positive("SHUTDOWN_FLUSH_TIMEOUT_MS", 30_000)
 })

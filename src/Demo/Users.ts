@@ -131,8 +131,10 @@ const reasonOf = (error: unknown): string => {
 export const FlushReport = Schema.Struct({
   /** Writes stored. */
   written: Schema.Number,
-  /** Ids whose write the database refused or could not take; they stay pending. */
-  failed: Schema.Array(Schema.String)
+  /** Ids the database could not take before the deadline; they stay pending. */
+  failed: Schema.Array(Schema.String),
+  /** Ids the database refused for good: kept in the dead-letter file, written again on the next start. */
+  deadLettered: Schema.Array(Schema.String)
 }).annotations({ identifier: "FlushReport" })
 
 /** What the HTTP API needs from the data layer. @since 0.1.0 @category services */

@@ -68,7 +68,7 @@ const memoryUsers = (down: Ref.Ref<boolean>) =>
                 .slice(options.offset, options.offset + options.limit)
             )
           ),
-        flush: Effect.succeed({ written: 0, failed: [] })
+        flush: Effect.succeed({ written: 0, failed: [], deadLettered: [] })
       }
     })
   )
@@ -316,7 +316,10 @@ describe("App: the admin API", () => {
       const right = yield* call(admin, "POST", "/cache/flush", {
         headers: { authorization: "Bearer s3cret" }
       })
-      expect([right.status, JSON.parse(right.body)]).toEqual([200, { written: 0, failed: [] }])
+      expect([right.status, JSON.parse(right.body)]).toEqual([
+        200,
+        { written: 0, failed: [], deadLettered: [] }
+      ])
       expect((yield* call(admin, "GET", "/health")).status).toBe(200)
       const metrics = yield* call(admin, "GET", "/metrics")
       expect(metrics.body).toMatch(

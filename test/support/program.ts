@@ -15,7 +15,6 @@ import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
 import { promisify } from "node:util"
-import { Redis } from "ioredis"
 import * as Mysql from "mysql2/promise"
 
 export const root = resolve(import.meta.dirname, "../..")
@@ -239,27 +238,6 @@ const owned = async (
   }
   await begin()
   return { port, kill, restart: begin }
-}
-
-/** A `redis-server` of the test's own on a free port (or `port`), without persistence. */
-export const startRedis = async (port?: number): Promise<OwnedServer> => {
-  const at = port ?? (await freePort())
-  const ping = async () => {
-    const client = new Redis({ port: at, host: "127.0.0.1", lazyConnect: true, retryStrategy: () => null })
-    client.on("error", () => {})
-    try {
-      await client.connect()
-      return (await client.ping()) === "PONG"
-    } finally {
-      client.disconnect()
-    }
-  }
-  return owned(
-    at,
-    ["redis-server", "--port", String(at), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-    ping,
-    "redis-server"
-  )
 }
 
 export interface OwnedMariadb extends OwnedServer {
