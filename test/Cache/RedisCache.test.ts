@@ -125,7 +125,9 @@ const redisUp = serviceAvailable("redis")
 const keyPrefix = `test:RedisCache:${randomUUID().slice(0, 8)}:`
 
 describe.skipIf(!redisUp)("RedisCache on a real Redis", () => {
-  contract("RedisCache (single node)", RedisCache.layer({ url: serviceUrls.redis, keyPrefix }))
+  contract("RedisCache (single node)", RedisCache.layer({ url: serviceUrls.redis, keyPrefix }), {
+    expiry: "server"
+  })
 
   afterAll(async () => {
     const redis = new Redis(serviceUrls.redis)

@@ -151,9 +151,10 @@ describe("RefreshAhead in one process", () => {
       yield* get(1)
       const cache = yield* Cache.Cache
       yield* Update.table(Item).set({ name: "v2" }).where(C("id").eq(1)).exec()
+      // Polled (real time) with a 10 s deadline: the reload runs on the background pool.
       const cached = yield* Effect.repeat(Effect.zipRight(Effect.sleep("20 millis"), cache.get("1")), {
         until: (v) => Option.getOrUndefined(v) === "v2",
-        times: 100
+        times: 500
       })
       assert.deepStrictEqual(cached, Option.some("v2"))
       assert.strictEqual(yield* loads, 2)
