@@ -25,6 +25,7 @@ import * as Tx from "../../src/Tx/Tx.js"
 import { uniqueName } from "../support/databases.js"
 import { startRedisServer } from "../support/redisServer.js"
 import { serviceAvailable, serviceUrls } from "../support/services.js"
+import { pollUntil } from "./Poll.js"
 
 const table = uniqueName("refresh_items")
 
@@ -251,12 +252,12 @@ describe("RefreshAhead across a Redis outage", () => {
         // b never heard of it: its cached value is stale (TTL 1 hour).
         assert.deepStrictEqual(yield* Effect.provide(get(1), b), Option.some("v1"))
         yield* Effect.promise(() => server.restart())
-        const deadline = Date.now() + 20_000
-        let seen = yield* Effect.provide(get(1), b)
-        while (Option.getOrNull(seen) !== "v2" && Date.now() < deadline) {
-          yield* Effect.sleep("50 millis")
-          seen = yield* Effect.provide(get(1), b)
-        }
+        yield* pollUntil(
+          "b to invalidate after reconnecting",
+          20_000,
+          Effect.map(Effect.provide(get(1), b), (v) => Option.getOrNull(v) === "v2")
+        )
+        const seen = yield* Effect.provide(get(1), b)
         assert.deepStrictEqual(seen, Option.some("v2"))
       }).pipe(Logger.withMinimumLogLevel(LogLevel.Error)),
     60_000
