@@ -541,6 +541,40 @@ describe("WriteBack: deadlines, dead letters and close", () => {
       })
   )
 
+  it.scoped(
+    "a newer value that lands supersedes the key's dead letter: nothing stale is replayed, close succeeds",
+    () =>
+      Effect.gen(function* () {
+        const rows = new Map<string, unknown>()
+        const store: WriteThrough.Store<unknown, StoreError> = {
+          write: (entries) =>
+            entries.some((e) => e.value === "taken")
+              ? Effect.fail(new Refused())
+              : Effect.sync(() => {
+                  for (const e of entries) rows.set(e.key, e.value)
+                }),
+          delete: () => Effect.void
+        }
+        const { stored, letters } = memoryLetters()
+        const { cache, control } = yield* WriteBack.make(yield* Cache.makeTest, {
+          store,
+          permanent,
+          name: "wb-supersede",
+          replay: false
+        }).pipe(Effect.provideService(DeadLetter.DeadLetters, letters))
+        yield* cache.set("k", "taken")
+        assert.deepStrictEqual(WriteBack.keysOf((yield* control.flush).deadLettered), ["k"])
+        assert.strictEqual(stored.length, 1)
+        yield* cache.set("k", "free")
+        assert.deepStrictEqual((yield* control.flush).written, ["k"])
+        assert.deepStrictEqual(stored, [])
+        assert.deepStrictEqual(Object.fromEntries(rows), { k: "free" })
+        const waiting = yield* Metric.value(Metric.tagged(M.deadLetters, "cache", "wb-supersede"))
+        assert.strictEqual(waiting.value, 0)
+        assert.deepStrictEqual((yield* control.close()).written, [])
+      })
+  )
+
   it.scoped("close with the dead-letter store failing too reports the keys as lost", () =>
     Effect.gen(function* () {
       const { store: inner } = yield* memoryStore()
