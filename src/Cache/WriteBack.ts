@@ -457,7 +457,7 @@ export const make = <A, E = never, R = never, X extends string = never, I = A>(
     const stripes = yield* Effect.forEach(Array.from({ length: lockStripes }), () => Effect.makeSemaphore(1))
     let version = 0
     let closed = false
-    /** Keys dead-lettered since this cache started: `close` fails while any is not replayed. */
+    /** Keys dead-lettered since this cache started and not superseded since: `close` fails while any is. */
     const buried = new Set<string>()
     /** Dead letters of this cache known to wait in the dead-letter store. */
     let waiting = 0
