@@ -434,6 +434,9 @@ const switchable = <A, E, R>(
     )
 })
 
+/** A write-back control typed with its value, its store's error and its index. */
+class Profiles extends WriteBack.Tag("test/WriteBack/Profiles")<Profiles, unknown, StoreError, "email">() {}
+
 /** A temporary directory removed with the scope. */
 const tempDir = Effect.acquireRelease(
   Effect.sync(() => mkdtempSync(join(tmpdir(), "effect-dal-wb-"))),
@@ -647,6 +650,30 @@ describe("WriteBack: deadlines, dead letters and close", () => {
       assert.deepStrictEqual(yield* control.pending("1"), Option.none())
       // @ts-expect-error: not a declared index
       yield* control.pendingBy("name", "x")
+    })
+  )
+
+  it.scoped("a control tag of its own is typed with the index names the layer declares", () =>
+    Effect.gen(function* () {
+      const { store } = yield* memoryStore()
+      const context = yield* Layer.build(
+        WriteBack.layer(Cache.Cache, {
+          store,
+          permanent,
+          replay: false,
+          indexes: { email: (v) => (v as { readonly email: string }).email },
+          control: Profiles
+        }).pipe(Layer.provideMerge(Cache.layerTest))
+      )
+      yield* Effect.flatMap(Cache.Cache, (c) => c.set("1", { email: "a@x" })).pipe(Effect.provide(context))
+      const profiles = Context.get(context, Profiles)
+      assert.deepStrictEqual(yield* profiles.pendingBy("email", "a@x"), [
+        { key: "1", value: { email: "a@x" } }
+      ])
+      // The generic tag is the same control.
+      assert.strictEqual(yield* Context.get(context, WriteBack.WriteBack).dirty, 1)
+      // @ts-expect-error: the tag's control has no index "name"
+      WriteBack.layer(Cache.Cache, { store, permanent, indexes: { name: () => "x" }, control: Profiles })
     })
   )
 
