@@ -376,10 +376,10 @@ export const begin = (options: Options = {}): Effect.Effect<Transaction, TxError
 export const layer = (options: Options = {}): Layer.Layer<Transaction, TxError, Executor> =>
   Layer.scopedContext(Effect.map(begin(options), (tx) => Context.make(Transaction, tx)))
 
-const retryableReasons: ReadonlySet<string> = new Set(["deadlock", "lock_timeout"])
+const retryableReasons: ReadonlySet<string> = new Set(["deadlock", "lock_timeout", "serialization"])
 
 /**
- * True for a deadlock or lock timeout, also when a `TxError` reports it from a COMMIT or carries it
+ * True for a deadlock, a lock timeout or a serialization failure, also when a `TxError` reports it from a COMMIT or carries it
  * as the failure that a failed ROLLBACK followed: in each case nothing was committed.
  *
  * @since 0.1.0
@@ -397,8 +397,8 @@ export const isRetryable = (error: unknown): boolean => {
 }
 
 /**
- * Re-runs a whole transaction (a `Tx.run` or a scoped `Tx.begin`) while it fails with a deadlock or
- * lock timeout (`isRetryable`), as `schedule` allows. Inside another transaction it does not retry:
+ * Re-runs a whole transaction (a `Tx.run` or a scoped `Tx.begin`) while it fails with a deadlock, a
+ * lock timeout or a serialization failure (`isRetryable`), as `schedule` allows. Inside another transaction it does not retry:
  * the database has dropped the outer transaction's work too, so only the outermost one can retry.
  *
  * @since 0.1.0

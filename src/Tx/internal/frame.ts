@@ -25,6 +25,8 @@ interface Shared {
   abortedBy: SqlError | undefined
   /** Work that must not be committed is in the transaction: the owner's commit rolls back instead. */
   doomedBy: unknown
+  /** The first statement that failed since the transaction (or a savepoint rollback) last recovered. */
+  failedBy: SqlError | undefined
   savepoints: number
 }
 
@@ -124,11 +126,15 @@ const guard = (frame: Frame): Effect.Effect<void, DriverError> =>
 /** Notes errors after which the database has already ended the whole transaction. */
 const observe = (shared: Shared, error: unknown): Effect.Effect<void> =>
   Effect.sync(() => {
+    if (shared.failedBy === undefined) shared.failedBy = fromDriver(error)
     if (shared.abortedBy !== undefined) return
     const reason = classify(error)
-    // MySQL rolls the whole transaction back on a deadlock and leaves the session in autocommit;
-    // PostgreSQL only aborts it, and a savepoint rollback recovers from that.
-    if (reason === "connection" || (reason === "deadlock" && shared.session.dialect.name === "mysql")) {
+    // MySQL rolls the whole transaction back on a deadlock or a snapshot conflict (1020) and leaves
+    // the session in autocommit; PostgreSQL only aborts it, and a savepoint rollback recovers from that.
+    if (
+      reason === "connection" ||
+      ((reason === "deadlock" || reason === "serialization") && shared.session.dialect.name === "mysql")
+    ) {
       shared.abortedBy = fromDriver(error)
     }
   })
@@ -256,6 +262,7 @@ export const beginRoot = (
         end: statements.end,
         abortedBy: undefined,
         doomedBy: undefined,
+        failedBy: undefined,
         savepoints: 0
       }
       const frame = new Frame(id, "root", "", undefined, shared, span, Scope.close(connScope, Exit.void))
@@ -338,6 +345,7 @@ export const frameOf = (session: Session, state: TransactionState): Frame => {
     end: [],
     abortedBy: undefined,
     doomedBy: undefined,
+    failedBy: undefined,
     savepoints: 0
   }
   return new Frame(state.id, "foreign", "", undefined, shared, undefined, Effect.void, state)
@@ -379,7 +387,9 @@ const commitStatement = (frame: Frame): Effect.Effect<void, TxError> => {
             new TxError({
               reason: "commit",
               detail: "PostgreSQL rolled the transaction back: a statement in it had failed",
-              transactionId: frame.id
+              transactionId: frame.id,
+              // The statement that aborted it: a serialization failure caught by the work stays retryable.
+              cause: frame.shared.failedBy
             })
           )
         : Effect.void
@@ -493,7 +503,13 @@ const undoSavepoint = (frame: Frame): Effect.Effect<void, SqlError> =>
   Effect.mapError(
     Effect.zipRight(
       exec(frame.shared.connection, Dialect.rollbackToSavepoint(frame.name)),
-      exec(frame.shared.connection, Dialect.releaseSavepoint(frame.name))
+      Effect.zipRight(
+        // A failure inside the savepoint no longer dooms the transaction (PostgreSQL recovers from it).
+        Effect.sync(() => {
+          frame.shared.failedBy = undefined
+        }),
+        exec(frame.shared.connection, Dialect.releaseSavepoint(frame.name))
+      )
     ),
     (e) => fromDriver(e)
   )
