@@ -4,6 +4,7 @@
  * @since 0.1.0
  */
 import { Data } from "effect"
+import type { TxError } from "./TxError.js"
 
 export { InvalidEntityError, UnknownFieldError } from "../Schema/EntityError.js"
 
@@ -91,8 +92,14 @@ export class QueryTimeoutError extends Data.TaggedError("QueryTimeoutError")<{
   }
 }
 
-/** What a query handler (the Executor and its middleware) can fail with. @since 0.1.0 @category errors */
-export type QueryError = SqlError | QueryBuildError | UnsafeDmlError | QueryTimeoutError
+/**
+ * What a query handler (the Executor and its middleware) can fail with. `TxError` comes from the
+ * transactions the library opens by itself: a split batch's, or the one that bounds a statement on
+ * PostgreSQL's server (`Timeout`).
+ *
+ * @since 0.1.0 @category errors
+ */
+export type QueryError = SqlError | QueryBuildError | UnsafeDmlError | QueryTimeoutError | TxError
 
 const mysqlReasons: Record<number, SqlErrorReason> = {
   1062: "unique",
