@@ -142,7 +142,7 @@ const plan = (session: Session.Session, options: Options): Effect.Effect<Plan, T
       case "requiresNew":
         return Option.isSome(current) && oneConnection
           ? unsupported(
-              "requiresNew on SQLite: its one connection is held by the current transaction, so a second would wait forever"
+              `requiresNew on ${session.label}: its one connection is held by the current transaction, so a second would wait forever`
             )
           : Effect.succeed(begin_)
       case "nested":
@@ -156,7 +156,7 @@ const plan = (session: Session.Session, options: Options): Effect.Effect<Plan, T
       case "notSupported":
         return Option.isSome(current) && oneConnection
           ? unsupported(
-              "notSupported on SQLite: its one connection is held by the current transaction, so work outside it would wait forever"
+              `notSupported on ${session.label}: its one connection is held by the current transaction, so work outside it would wait forever`
             )
           : Effect.succeed(without)
       case "mandatory":
