@@ -25,6 +25,7 @@
  * @since 0.1.0
  */
 import { Deferred, Duration, Effect, Either, FiberRef, type Layer, Option } from "effect"
+import { globalValue } from "effect/GlobalValue"
 import * as Executor from "../Query/Executor.js"
 import * as Engine from "../Query/internal/transaction.js"
 import { type QueryError, QueryTimeoutError, SqlError } from "../Query/QueryError.js"
@@ -43,8 +44,9 @@ export interface Options {
  *
  * @since 0.1.0 @category fiber refs
  */
-export const current: FiberRef.FiberRef<Option.Option<Duration.Duration>> = FiberRef.unsafeMake(
-  Option.none<Duration.Duration>()
+export const current: FiberRef.FiberRef<Option.Option<Duration.Duration>> = globalValue(
+  "effect-dal/Middleware/Timeout/current",
+  () => FiberRef.unsafeMake(Option.none<Duration.Duration>())
 )
 
 /**
@@ -81,7 +83,7 @@ const stoppedByServer = (e: unknown): boolean =>
     (fieldIn(e.cause, "code") === "57014" && /statement timeout/i.test(e.detail)))
 
 /** Whether each SqlClient's server is MariaDB, asked once per client. */
-const mariadb = new WeakMap<object, boolean>()
+const mariadb = globalValue("effect-dal/Middleware/Timeout/mariadb", () => new WeakMap<object, boolean>())
 
 const isMariaDb = (ctx: Executor.QueryContext): Effect.Effect<boolean> => {
   const known = mariadb.get(ctx.session.sql)

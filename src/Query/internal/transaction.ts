@@ -27,6 +27,7 @@ import {
   Stream,
   type Tracer
 } from "effect"
+import { globalValue } from "effect/GlobalValue"
 import type { IsolationLevel, TransactionStatements } from "../Dialect.js"
 import { classify, fromDriver, type SqlError } from "../QueryError.js"
 import type { Session, TransactionState } from "../Session.js"
@@ -49,10 +50,13 @@ interface Shared {
   savepoints: number
 }
 
-let transactions = 0
-
-const ownFrames = new WeakMap<TransactionState, Frame>()
-const foreignFrames = new WeakMap<TransactionState, Frame>()
+/** Module-level state is global: two copies of this module must not hand out the same id or disagree on frames. */
+const registry = globalValue("effect-dal/Query/internal/transaction", () => ({
+  transactions: 0,
+  ownFrames: new WeakMap<TransactionState, Frame>(),
+  foreignFrames: new WeakMap<TransactionState, Frame>()
+}))
+const { ownFrames, foreignFrames } = registry
 
 /** @internal */
 export class Frame {
@@ -269,7 +273,7 @@ export const beginRoot = (
 ): Effect.Effect<Frame, TxError> =>
   Effect.uninterruptible(
     Effect.gen(function* () {
-      const id = `tx-${++transactions}`
+      const id = `tx-${++registry.transactions}`
       const connScope = yield* Scope.fork(scope, ExecutionStrategy.sequential)
       const connection = yield* reserveInto(session, connScope).pipe(
         Effect.tapError(() => Scope.close(connScope, Exit.void)),
