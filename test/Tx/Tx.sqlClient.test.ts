@@ -11,7 +11,7 @@ import { SqlError as DriverError } from "@effect/sql/SqlError"
 import * as SqlResolver from "@effect/sql/SqlResolver"
 import * as SqlSchema from "@effect/sql/SqlSchema"
 import { describe, expect, layer } from "@effect/vitest"
-import { Context, Data, Deferred, Effect, Fiber, Layer, Option, Schema } from "effect"
+import { Chunk, Context, Data, Deferred, Effect, Fiber, Layer, Option, Schema, Stream } from "effect"
 import { Executor, type ExecutorService } from "../../src/Query/Executor.js"
 import * as Tx from "../../src/Tx/Tx.js"
 import { TxError } from "../../src/Tx/TxError.js"
@@ -143,6 +143,24 @@ for (const db of testDatabases({ maxConnections: 2 })) {
               expect(yield* Deferred.await(checked)).toBe(0)
               expect(yield* s.count("pool-")).toBe(1)
             })
+        )
+      }
+
+      if (db.dialect === "pg") {
+        it.effect("a row stream of the client inside Tx.run reads on the transaction's connection", () =>
+          Effect.gen(function* () {
+            const s = yield* styles(t.table)
+            const streamed = yield* Effect.gen(function* () {
+              yield* insert(t, "stream-a")
+              yield* s.template("stream-b")
+              return yield* Stream.runCollect(
+                s.sql<{
+                  readonly name: string
+                }>`SELECT name FROM ${s.sql(t.table)} WHERE name LIKE ${"stream-%"} ORDER BY name`.stream
+              )
+            }).pipe(Tx.run())
+            expect(Chunk.toReadonlyArray(streamed).map((r) => r.name)).toEqual(["stream-a", "stream-b"])
+          })
         )
       }
 
