@@ -12,7 +12,7 @@ import { SqlError } from "../../src/Query/QueryError.js"
 import { TxError } from "../../src/Query/TxError.js"
 import * as Tx from "../../src/Tx/Tx.js"
 import { testDatabases, uniqueName } from "../support/databases.js"
-import { currentTxId, exec, insert, items, names, query } from "../Tx/fixtures.js"
+import { blocked, currentTxId, exec, insert, items, names, query } from "../Tx/fixtures.js"
 
 class Boom extends Data.TaggedError("Boom")<{ readonly i: number }> {}
 
@@ -184,8 +184,9 @@ for (const db of testDatabases({ maxConnections: 2 })) {
             )
             yield* Deferred.await(holding)
             const waiting = yield* Effect.fork(batch(insert(t, "pool-waiter")))
-            // Interruption returns without waiting for the pool.
-            yield* Fiber.interrupt(waiting)
+            // Blocked on the pool; interruption returns without waiting for it.
+            expect((yield* blocked(waiting))._tag).toBe("Suspended")
+            expect(Exit.isInterrupted(yield* Fiber.interrupt(waiting))).toBe(true)
             yield* Deferred.succeed(release, undefined)
             yield* Effect.forEach(holders, Fiber.join, { discard: true })
             // Every connection came back: two transactions at once still get one each.
