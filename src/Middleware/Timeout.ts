@@ -156,11 +156,12 @@ const boundedInTransaction = <A, E, R>(
     (now): Effect.Effect<A, E | SqlError | QueryTimeoutError, R> =>
       deadline - now <= 0
         ? Effect.fail(timedOut())
-        : Effect.flatMap(setLocal(session, deadline - now), (previous) =>
-            Effect.zipRight(
-              Deferred.succeed(bounded, undefined),
-              Effect.tap(statement, () => restoreLocal(session, previous))
-            )
+        : Effect.flatMap(
+            // Not interrupted half-way: interrupting a running statement needs a second connection.
+            Effect.uninterruptible(
+              Effect.tap(setLocal(session, deadline - now), () => Deferred.succeed(bounded, undefined))
+            ),
+            (previous) => Effect.tap(statement, () => restoreLocal(session, previous))
           )
   )
 
@@ -177,11 +178,11 @@ const boundedAlone = <A, E, R>(
     onRight: (statements) =>
       Effect.catchIf(
         Engine.within(session, { _tag: "Root", statements }, work),
-        (e): e is TxError =>
+        (e): e is TxError & { readonly cause: SqlError } =>
           e instanceof TxError &&
           (e.reason === "begin" || e.reason === "commit") &&
           e.cause instanceof SqlError,
-        (e) => Effect.fail(e.cause as SqlError)
+        (e) => Effect.fail(e.cause)
       )
   })
 
