@@ -209,6 +209,10 @@ describe("demo program: the HTTP API", () => {
         age: 31
       })
       expect((await request(app.business, "GET", "/users/999")).status).toBe(404)
+      // Text no database would store as given (PostgreSQL refuses NUL, utf8mb4 a lone surrogate) is never acknowledged.
+      for (const lastName of ["a\u0000b", "a\ud800b", "x".repeat(101)]) {
+        expect((await request(app.business, "PUT", `/users/${ann.id}`, { lastName })).status).toBe(400)
+      }
       for (const id of ["1e3", "0x10", "+5", "1;x"]) {
         expect((await request(app.business, "GET", `/users/${id}`)).status).toBe(400)
       }

@@ -6,8 +6,9 @@
  *
  * What the service promises (docs/Program.md, "Durability"): a PUT it acknowledges can be stored (the
  * input was checked against what the database refuses, the email against the database and against
- * writes still pending), and the shutdown flush either stores every pending write or fails naming the
- * keys it could not store, which makes the program exit non-zero.
+ * writes still pending), and the shutdown flush either stores every pending write or keeps what it
+ * could not store in the dead-letter file (written again on the next start) and fails naming the
+ * keys, which makes the program exit non-zero.
  *
  * @since 0.1.0
  */
