@@ -346,6 +346,32 @@ mariadbSuite("demo program on a MariaDB the test owns", () => {
     expectNoEmail(app)
   })
 
+  it("two instances on one database and one Redis: a user created on one is read and updated on the other", async () => {
+    const url = await freshUrl()
+    const redis = await startRedisServer()
+    const env = { ...dbEnv(url), REDIS_URL: redis.url }
+    const [a, b] = await Promise.all([
+      start(env),
+      start({ ...env, DEAD_LETTER_FILE: `${env.DEAD_LETTER_FILE}.b` })
+    ])
+    try {
+      const [ann] = await createUsers(a, 1)
+      // b's bloom filter learns the new id through Redis pub/sub, not from its next rebuild (30 s away).
+      await waitFor(
+        "the other instance to see the user",
+        async () => (await request(b.business, "GET", `/users/${ann?.id}`)).status === 200,
+        5_000
+      )
+      expect((await request(b.business, "PUT", `/users/${ann?.id}`, { age: 50 })).status).toBe(200)
+      expect(json<User>(await request(a.business, "GET", `/users/${ann?.id}`)).age).toBe(50)
+    } finally {
+      expect(await a.stop()).toBe(0)
+      expect(await b.stop()).toBe(0)
+      await redis.stop()
+    }
+    expect((await rows(url)).map((r) => r.age)).toEqual([50])
+  })
+
   it("200 PUTs are all in the database after SIGTERM, and none before", async () => {
     const url = await freshUrl()
     const app = await start(dbEnv(url))
