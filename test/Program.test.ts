@@ -310,7 +310,7 @@ mariadbSuite("demo program on a MariaDB the test owns", () => {
       const log = app.output()
       expect(log).toMatch(/message="request failed: GET \/users\/:id -> 503".*requestId=outage-1/)
       expect(log.match(/request failed: GET \/users\/:id -> 503/g)?.length).toBeGreaterThanOrEqual(31)
-      expect(log.match(/data layer failed/g)?.length ?? 0).toBeLessThanOrEqual(4)
+      expect(log.match(/data layer failed/g)?.length ?? 0).toBeLessThanOrEqual(8)
     } finally {
       expect(await app.stop()).toBe(0)
     }
@@ -524,8 +524,9 @@ describe("demo program with Redis", () => {
         "the direct insert",
         async () => (await request(app.business, "GET", `/users/${inserted}`)).status === 200
       )
-      // CACHE_TTL_MS for the cached value and the bloom filter's rebuild, plus the 2 s negative entry.
-      expect(Date.now() - changedAt).toBeLessThan(1000 + 2000 + 3000)
+      // CACHE_TTL_MS for the cached value and the bloom filter's rebuild, plus the 2 s negative entry
+      // (and room for a loaded machine): far below the 30 s a default TTL would take.
+      expect(Date.now() - changedAt).toBeLessThan(1000 + 2000 + 7000)
       await redis?.kill()
       for (let i = 0; i < 5; i++) {
         expect((await request(app.business, "GET", `/users/${ann?.id}`)).status).toBe(200)
