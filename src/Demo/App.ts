@@ -304,6 +304,18 @@ export const inFlight = Metric.gauge("effect_dal_http_requests_in_flight", {
 const tagsOf = (tags: Record<string, string>) =>
   Object.entries(tags).map(([key, value]) => MetricLabel.make(key, value))
 
+/** The methods a path answers: its routes', HEAD wherever GET is, and OPTIONS. */
+const allowed = (candidates: ReadonlyArray<Route>) => {
+  const methods = [...new Set(candidates.map((r) => r.method))]
+  return [...methods.flatMap((m) => (m === "GET" ? ["GET", "HEAD"] : [m])), "OPTIONS"]
+}
+
+/** The request as GET, for HEAD: the router and the API see a GET. */
+const asGet = (request: HttpServerRequest.HttpServerRequest) =>
+  new Proxy(request, {
+    get: (target, key) => (key === "method" ? "GET" : Reflect.get(target, key, target))
+  })
+
 const requestIdPattern = /^[A-Za-z0-9._-]{1,64}$/
 
 const json = (status: number, body: unknown, headers: Record<string, string> = {}) =>
@@ -322,8 +334,11 @@ const observe =
       const requestId = given !== undefined && requestIdPattern.test(given) ? given : crypto.randomUUID()
       const segments = (request.url.split("?", 1)[0] ?? "").split("/")
       const candidates = routes.filter((r) => matches(r, segments))
-      const route = candidates.find((r) => r.method === request.method)
+      // HEAD is GET without the body (Node drops the body of a response to HEAD).
+      const method = request.method === "HEAD" ? "GET" : request.method
+      const route = candidates.find((r) => r.method === method)
       const label = route?.path ?? (candidates[0]?.path || "unmatched")
+      const allow = allowed(candidates)
       yield* Effect.annotateCurrentSpan({ "http.route": label, "request.id": requestId })
       // The router would read `/users/1;x` as `/users/1`: no route has a `;`, so none is accepted.
       const response = yield* (
@@ -332,16 +347,16 @@ const observe =
               json(400, { _tag: "HttpApiDecodeError", issues: [], message: "';' is not allowed in a path" })
             )
           : route !== undefined
-            ? app
-            : candidates.length > 0
-              ? Effect.succeed(
-                  json(
-                    405,
-                    { _tag: "MethodNotAllowed", allow: [...new Set(candidates.map((r) => r.method))] },
-                    { allow: [...new Set(candidates.map((r) => r.method))].join(", ") }
+            ? method === request.method
+              ? app
+              : Effect.provideService(app, HttpServerRequest.HttpServerRequest, asGet(request))
+            : candidates.length === 0
+              ? Effect.succeed(json(404, { _tag: "RouteNotFound" }))
+              : request.method === "OPTIONS"
+                ? Effect.succeed(
+                    HttpServerResponse.empty({ status: 204, headers: { allow: allow.join(", ") } })
                   )
-                )
-              : Effect.succeed(json(404, { _tag: "RouteNotFound" }))
+                : Effect.succeed(json(405, { _tag: "MethodNotAllowed", allow }, { allow: allow.join(", ") }))
       ).pipe(
         Effect.catchAllCause((cause) =>
           Cause.isInterruptedOnly(cause)

@@ -251,21 +251,48 @@ describe("App: the business API", () => {
       })
   )
 
-  it.scopedLive("405 with Allow for a known path; JSON 404 otherwise; request ids echoed", () =>
-    Effect.gen(function* () {
-      const { business } = yield* setup()
-      const wrong = yield* call(business, "DELETE", "/users/1")
-      expect([wrong.status, wrong.headers.allow]).toEqual([405, "GET, PUT"])
-      expect(JSON.parse(wrong.body)).toEqual({ _tag: "MethodNotAllowed", allow: ["GET", "PUT"] })
-      const collection = yield* call(business, "PATCH", "/users")
-      expect([collection.status, collection.headers.allow]).toEqual([405, "POST, GET"])
-      const nowhere = yield* call(business, "GET", "/nowhere")
-      expect([nowhere.status, JSON.parse(nowhere.body)]).toEqual([404, { _tag: "RouteNotFound" }])
-      const given = yield* call(business, "GET", "/health/live", { headers: { "x-request-id": "abc-123" } })
-      expect(given.headers["x-request-id"]).toBe("abc-123")
-      const hostile = yield* call(business, "GET", "/health/live", { headers: { "x-request-id": "a b\tc" } })
-      expect(hostile.headers["x-request-id"]).toMatch(/^[0-9a-f-]{36}$/)
-    })
+  it.scopedLive(
+    "405 with Allow for a known path; HEAD like GET; OPTIONS 204 with Allow; JSON 404 otherwise; request ids echoed",
+    () =>
+      Effect.gen(function* () {
+        const { business, admin } = yield* setup()
+        const wrong = yield* call(business, "DELETE", "/users/1")
+        expect([wrong.status, wrong.headers.allow]).toEqual([405, "GET, HEAD, PUT, OPTIONS"])
+        expect(JSON.parse(wrong.body)).toEqual({
+          _tag: "MethodNotAllowed",
+          allow: ["GET", "HEAD", "PUT", "OPTIONS"]
+        })
+        const collection = yield* call(business, "PATCH", "/users")
+        expect([collection.status, collection.headers.allow]).toEqual([405, "POST, GET, HEAD, OPTIONS"])
+        const flushByGet = yield* call(admin, "GET", "/cache/flush")
+        expect([flushByGet.status, flushByGet.headers.allow]).toEqual([405, "POST, OPTIONS"])
+        for (const path of ["/health", "/health/live", "/health/ready", "/openapi.json", "/docs"]) {
+          const put = yield* call(business, "PUT", path)
+          expect([path, put.status, put.headers.allow]).toEqual([path, 405, "GET, HEAD, OPTIONS"])
+          const head = yield* call(business, "HEAD", path)
+          expect([path, head.status, head.body]).toEqual([path, 200, ""])
+        }
+        const metricsHead = yield* call(admin, "HEAD", "/metrics")
+        expect([metricsHead.status, metricsHead.body]).toEqual([200, ""])
+        const headMissing = yield* call(business, "HEAD", "/users/999")
+        expect([headMissing.status, headMissing.body]).toEqual([404, ""])
+        const options = yield* call(business, "OPTIONS", "/users/1")
+        expect([options.status, options.headers.allow, options.body]).toEqual([
+          204,
+          "GET, HEAD, PUT, OPTIONS",
+          ""
+        ])
+        const optionsNowhere = yield* call(business, "OPTIONS", "/nowhere")
+        expect(optionsNowhere.status).toBe(404)
+        const nowhere = yield* call(business, "GET", "/nowhere")
+        expect([nowhere.status, JSON.parse(nowhere.body)]).toEqual([404, { _tag: "RouteNotFound" }])
+        const given = yield* call(business, "GET", "/health/live", { headers: { "x-request-id": "abc-123" } })
+        expect(given.headers["x-request-id"]).toBe("abc-123")
+        const hostile = yield* call(business, "GET", "/health/live", {
+          headers: { "x-request-id": "a b\tc" }
+        })
+        expect(hostile.headers["x-request-id"]).toMatch(/^[0-9a-f-]{36}$/)
+      })
   )
 
   it.scopedLive("serves its OpenAPI document and Swagger UI", () =>
