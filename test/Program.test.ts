@@ -115,14 +115,19 @@ describe("demo program: signals and graceful shutdown", () => {
     expect(log).toContain("shutdown: database and cache closed")
   })
 
-  it("cuts requests still running after SHUTDOWN_TIMEOUT_MS, says so, and still exits 0", async () => {
-    const app = await start({ DATABASE_URL: sqliteUrl(), SHUTDOWN_TIMEOUT_MS: "300" })
+  it("SIGHUP drains like SIGTERM: cuts requests still running after SHUTDOWN_TIMEOUT_MS, stores what was acknowledged, exits 0", async () => {
+    const url = sqliteUrl()
+    const app = await start({ DATABASE_URL: url, SHUTDOWN_TIMEOUT_MS: "300" })
+    const [user] = await createUsers(app, 1)
+    const put = await request(app.business, "PUT", `/users/${user?.id}`, { age: 77 })
+    expect(put.status).toBe(200)
     const stuck = request(app.business, "GET", "/slow?ms=20000")
     await waitInFlight(app, 1)
-    app.child.kill("SIGTERM")
+    app.child.kill("SIGHUP")
     await expect(stuck).rejects.toThrow()
     expect(await app.exited).toBe(0)
     expect(app.output()).toContain("1 request(s) still running after 300 ms were interrupted")
+    expect(sqliteRows(url).map((r) => r.age)).toEqual([77])
   })
 
   it("a repeat within SIGNAL_WINDOW_MS is the same signal; one after it exits 130 naming the phase", async () => {
