@@ -209,6 +209,22 @@ const withBody = (request: HttpServerRequest.HttpServerRequest, text: string, js
           : Reflect.get(target, key, target)
   })
 
+/**
+ * `application/json` (any case), with no charset or `utf-8`, and no content coding but `identity`:
+ * the body is decoded as UTF-8 and never decompressed, so anything else is refused rather than misread.
+ */
+const isJson = (contentType: string, contentEncoding: string | undefined) => {
+  const [type, ...parameters] = contentType.split(";").map((part) => part.trim().toLowerCase())
+  const charsets = parameters
+    .filter((p) => p.startsWith("charset="))
+    .map((p) => p.slice("charset=".length).replace(/^"(.*)"$/, "$1"))
+  return (
+    type === "application/json" &&
+    charsets.every((c) => c === "utf-8" || c === "utf8") &&
+    (contentEncoding === undefined || contentEncoding.trim().toLowerCase() === "identity")
+  )
+}
+
 type ApiErrors = HttpApiDecodeError | Api.PayloadTooLarge | Api.UnsupportedMediaType
 
 /** The API-level guard: content type, size, encoding and depth of bodies; short 400s. */
@@ -222,8 +238,7 @@ const guard =
         HttpMethod.hasBody(request.method) &&
         (request.headers["transfer-encoding"] !== undefined || (length !== undefined && length !== "0"))
       if (!hasBody) return yield* app
-      const contentType = (request.headers["content-type"] ?? "").split(";")[0]?.trim().toLowerCase()
-      if (contentType !== "application/json") {
+      if (!isJson(request.headers["content-type"] ?? "", request.headers["content-encoding"])) {
         return yield* new Api.UnsupportedMediaType({ expected: "application/json" })
       }
       if (length !== undefined && !(Number(length) <= limits.maxBodyBytes)) {

@@ -211,6 +211,26 @@ describe("App: the business API", () => {
           headers: { "content-type": "text/plain" }
         })
         expect(plain.status).toBe(415)
+        for (const headers of [
+          { "content-type": "application/json-patch+json" },
+          { "content-type": "application/json; charset=latin1" },
+          { ...jsonHeaders, "content-encoding": "gzip" },
+          {}
+        ]) {
+          const refused = yield* call(business, "PUT", "/users/1", { body: '{"age":1}', headers })
+          expect([headers, refused.status]).toEqual([headers, 415])
+        }
+        for (const type of [
+          "APPLICATION/JSON",
+          "application/json; charset=UTF-8",
+          'application/json;charset="utf-8"'
+        ]) {
+          const accepted = yield* call(business, "POST", "/users", {
+            body: JSON.stringify({ ...ann, email: `t${type.length}@x.io` }),
+            headers: { "content-type": type }
+          })
+          expect([type, accepted.status]).toEqual([type, 201])
+        }
         const big = JSON.stringify({ ...ann, firstName: "x".repeat(20_000) })
         const declared = yield* call(business, "POST", "/users", { body: big, headers: jsonHeaders })
         expect([declared.status, declared.headers.connection]).toEqual([413, "close"])
