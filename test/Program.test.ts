@@ -500,6 +500,9 @@ describe("demo program with Redis", () => {
       expect(await a.stop()).toBe(0)
       expect(await b.stop()).toBe(0)
     }
+    // A command that failed for its caller (a PUT answered 503) is never sent again after a reconnect.
+    expect(a.output()).toContain("cache: Redis connected")
+    expect(a.output()).not.toContain("replays commands that failed")
   })
 
   it("a row changed or inserted straight into the database is seen within CACHE_TTL_MS; a dead Redis fails open", async () => {
