@@ -49,8 +49,9 @@ export interface RowChange {
   readonly table: string
   readonly operation: ChangeType
   /**
-   * The primary key of the row, by column name (the old key when an UPDATE changed it); `undefined`
-   * when the table has none the source can name, which a cache must read as "any row of the table".
+   * The primary key of the row, by column name (the new key when an UPDATE changed it: the old one is
+   * in `before`); `undefined` when the table has none the source can name, which a cache must read
+   * as "any row of the table".
    */
   readonly key: Readonly<Record<string, unknown>> | undefined
   /**
@@ -59,7 +60,11 @@ export interface RowChange {
    * FULL`; `undefined` for a TRUNCATE.
    */
   readonly row: Readonly<Record<string, unknown>> | undefined
-  /** The row before an UPDATE, where the source gives it (MariaDB with `binlog_row_image=FULL`). */
+  /**
+   * The row before an UPDATE, where the source gives it: the whole row on MariaDB
+   * (`binlog_row_image=FULL`) and on PostgreSQL tables with `REPLICA IDENTITY FULL`; otherwise on
+   * PostgreSQL only the old key, and only when the UPDATE changed it.
+   */
   readonly before: Readonly<Record<string, unknown>> | undefined
 }
 
@@ -266,20 +271,34 @@ export interface FeedOptions {
   readonly tables?: ReadonlyArray<string>
 }
 
-/** The key of `change` by entity field name (column name without an entity). */
+/** `key` (by column name) by entity field name; as is without an entity. */
 const fieldKey = (
-  models: ReadonlyMap<string, EntityModel.EntityModel>,
-  change: RowChange
+  model: EntityModel.EntityModel | undefined,
+  key: Readonly<Record<string, unknown>>
 ): Readonly<Record<string, unknown>> | undefined => {
-  const model = models.get(change.table)
-  const { key } = change
-  if (model === undefined || key === undefined) return key
+  if (model === undefined) return key
   const fields: Record<string, unknown> = {}
   for (const pk of model.primaryKey) {
     if (!(pk.column in key)) return undefined
     fields[pk.field] = key[pk.column]
   }
   return fields
+}
+
+/** The keys a change touched: its key, and the old one when an UPDATE changed the key. */
+const changedKeys = (
+  model: EntityModel.EntityModel | undefined,
+  change: RowChange
+): ReadonlyArray<Readonly<Record<string, unknown>>> | undefined => {
+  const { key, before } = change
+  if (key === undefined) return undefined
+  const current = fieldKey(model, key)
+  if (current === undefined) return undefined
+  if (before === undefined) return [current]
+  const columns = Object.keys(key)
+  if (columns.every((c) => before[c] === key[c])) return [current]
+  const old = fieldKey(model, Object.fromEntries(columns.map((c) => [c, before[c]])))
+  return old === undefined ? undefined : [current, old]
 }
 
 /** One `ChangeEvent` per row change (the library's own events carry one statement's rows each). */
@@ -289,19 +308,19 @@ const toEvents = (
   tables: ReadonlySet<string> | undefined,
   tx: Transaction
 ): ReadonlyArray<ChangeEvent> =>
-  tx.changes.flatMap((change) => {
-    if (tables !== undefined && !tables.has(change.table)) return []
-    const key = fieldKey(models, change)
-    return [
-      {
-        database,
-        table: change.table,
-        type: change.operation,
-        primaryKeys: key === undefined ? undefined : [key],
-        rowsAffected: 1
-      }
-    ]
-  })
+  tx.changes.flatMap((change) =>
+    tables !== undefined && !tables.has(change.table)
+      ? []
+      : [
+          {
+            database,
+            table: change.table,
+            type: change.operation,
+            primaryKeys: changedKeys(models.get(change.table), change),
+            rowsAffected: 1
+          }
+        ]
+  )
 
 /**
  * Follows the `ChangeStream` for the life of the Layer and publishes each change into the

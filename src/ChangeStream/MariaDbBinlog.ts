@@ -326,7 +326,7 @@ export const make = (
                 const changes: Array<ChangeStream.RowChange> = []
                 for (const c of tx.changes) {
                   const columns = yield* keys.get(c.schema, c.table)
-                  changes.push({ ...c, key: keyOf(columns, c.before ?? c.row) })
+                  changes.push({ ...c, key: keyOf(columns, c.row) })
                 }
                 return { position: tx.position, offset: tx.offset, commitTime: tx.commitTime, changes }
               })

@@ -2,7 +2,9 @@
  * A change stream source following a PostgreSQL logical replication slot with the built-in
  * `pgoutput` plugin, through `pg-logical-replication`. The slot is the durable position: the server
  * keeps it (`confirmed_flush_lsn`) and resends what follows it after a restart; committing a
- * transaction acknowledges its commit LSN to the server. The publication and the slot are created
+ * transaction acknowledges its commit LSN to the server (or, while no replication connection is
+ * open, advances the slot with `pg_replication_slot_advance`). The server writes the slot's position
+ * to disk at its next checkpoint: after a crash of the server, the stream may replay a little. The publication and the slot are created
  * when missing (`FOR ALL TABLES`, or for `tables`), or given.
  *
  * The server needs `wal_level=logical` (a restart), room in `max_replication_slots` and
@@ -17,7 +19,7 @@
  *
  * @since 0.1.0
  */
-import { Effect, type Layer, Redacted, Stream } from "effect"
+import { Effect, type Layer, Redacted, Schedule, Stream } from "effect"
 import Pg from "pg"
 import { LogicalReplicationService, type Pgoutput, PgoutputPlugin } from "pg-logical-replication"
 import * as ChangeStream from "./ChangeStream.js"
@@ -280,18 +282,30 @@ export const make = (options: Options): Effect.Effect<ChangeStream.Source, Chang
         )
       }, 16)
 
+    /** While no replication connection is open, the slot is advanced by SQL (retried while it is still held). */
+    const advance = (position: string) =>
+      withClient((client) =>
+        client.query(
+          "SELECT pg_replication_slot_advance(slot_name, GREATEST($2::pg_lsn, confirmed_flush_lsn)) FROM pg_replication_slots WHERE slot_name = $1 AND database = current_database()",
+          [slot, position]
+        )
+      ).pipe(
+        Effect.retry({
+          times: 20,
+          schedule: Schedule.spaced("50 millis"),
+          while: (e) => e.reason === "connection"
+        }),
+        Effect.zipRight(
+          Effect.sync(() => {
+            acknowledged = position
+          })
+        )
+      )
+
     const persist = (position: string) =>
       Effect.suspend(() => {
         const service = live
-        if (service === undefined || service.isStop()) {
-          return Effect.fail(
-            new ChangeStreamError({
-              reason: "connection",
-              source: name,
-              detail: "not connected: acknowledged on the next try"
-            })
-          )
-        }
+        if (service === undefined || service.isStop()) return advance(position)
         return Effect.tryPromise({
           try: () => service.acknowledge(position),
           catch: (cause) => classify(name, cause)
@@ -301,13 +315,7 @@ export const make = (options: Options): Effect.Effect<ChangeStream.Source, Chang
               ? Effect.sync(() => {
                   acknowledged = position
                 })
-              : Effect.fail(
-                  new ChangeStreamError({
-                    reason: "connection",
-                    source: name,
-                    detail: "the replication stream is stopped"
-                  })
-                )
+              : advance(position)
           )
         )
       })
