@@ -4,7 +4,7 @@
  * `ChangeFeed`, and polling with a deadline.
  */
 import { assert } from "@effect/vitest"
-import { Array as Arr, Duration, Effect, Layer, Option, Ref, Schedule, Schema, Stream } from "effect"
+import { Array as Arr, Duration, Effect, Layer, Option, Ref, Schema, Stream } from "effect"
 import * as Cache from "../../src/Cache/Cache.js"
 import * as MemoryCache from "../../src/Cache/MemoryCache.js"
 import * as ReadThrough from "../../src/Cache/ReadThrough.js"
@@ -88,15 +88,18 @@ export const eventually = <A, E, R>(
 ) =>
   Effect.gen(function* () {
     const started = Date.now()
-    const value = yield* Effect.repeat(effect, {
-      schedule: Schedule.spaced("20 millis"),
-      until: done
-    }).pipe(
-      Effect.timeoutFail({
-        duration: within,
-        onTimeout: () => new Error(`${what}: not within ${Duration.format(Duration.decode(within))}`)
-      })
+    const poll: Effect.Effect<A, E, R> = Effect.flatMap(effect, (a) =>
+      done(a)
+        ? Effect.succeed(a)
+        : Effect.zipRight(
+            Effect.sleep("20 millis"),
+            Effect.suspend(() => poll)
+          )
     )
+    const value = yield* Effect.timeoutFail(poll, {
+      duration: within,
+      onTimeout: () => new Error(`${what}: not within ${Duration.format(Duration.decode(within))}`)
+    })
     return { value, millis: Date.now() - started }
   })
 
