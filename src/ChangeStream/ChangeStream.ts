@@ -24,12 +24,15 @@
  * @since 0.1.0
  */
 import {
+  Config,
+  type ConfigError,
   Context,
   type Duration,
   Effect,
   Layer,
   Metric,
   Option,
+  Redacted,
   Ref,
   Schedule,
   type Schema,
@@ -388,6 +391,65 @@ export const layerChangeFeed = (
           )
         )
       )
+    })
+  )
+
+/**
+ * The demo's switch: with `CDC=1`, follows the change log of the database at `DATABASE_URL` (or
+ * `fallback`) into the `ChangeFeed`; otherwise, and on SQLite (which has no change log: the
+ * library's own feed is its only source), provides nothing.
+ *
+ * - MariaDB: positions in the JSON file `CDC_POSITION_FILE` (without it, in memory: a restart then
+ *   starts at the server's current position and misses what was written while it was down);
+ *   `CDC_SERVER_ID` (default: random).
+ * - PostgreSQL: slot `CDC_SLOT` and publication `CDC_PUBLICATION` (default `effect_dal_changes`
+ *   both): each instance of a program needs its own slot.
+ *
+ * Only the driver of the database used is loaded.
+ *
+ * @example
+ * // in the program's layer, beside ChangeFeed.layer and the database:
+ * Layer.provideMerge(ChangeStream.layerConfig({ entities: [User] }))
+ * @since 0.1.0 @category layers
+ */
+export const layerConfig = (
+  options: FeedOptions & { readonly fallback?: string } = {}
+): Layer.Layer<never, ChangeStreamError | ConfigError.ConfigError | InvalidEntityError, ChangeFeed> =>
+  Layer.unwrapEffect(
+    Effect.gen(function* () {
+      const { fallback, ...feed } = options
+      const enabled = yield* Config.withDefault(Config.boolean("CDC"), false)
+      if (!enabled) return Layer.empty
+      const url = Redacted.value(
+        yield* fallback === undefined
+          ? Config.redacted("DATABASE_URL")
+          : Config.withDefault(Config.redacted("DATABASE_URL"), Redacted.make(fallback))
+      )
+      const scheme = url.slice(0, url.indexOf(":"))
+      if (scheme === "mysql" || scheme === "mariadb") {
+        const file = yield* Config.option(Config.string("CDC_POSITION_FILE"))
+        const serverId = yield* Config.option(Config.integer("CDC_SERVER_ID"))
+        if (Option.isNone(file)) {
+          yield* Effect.logWarning(
+            "CDC: no CDC_POSITION_FILE, positions kept in memory (a restart skips what it missed)"
+          )
+        }
+        const { layer } = yield* Effect.promise(() => import("./MariaDbBinlog.js"))
+        const { layerFile, layerMemory } = yield* Effect.promise(() => import("./PositionStore.js"))
+        const source = layer({
+          url: url.replace(/^mariadb:/, "mysql:"),
+          ...(Option.isSome(serverId) ? { serverId: serverId.value } : {})
+        }).pipe(Layer.provide(Option.match(file, { onNone: () => layerMemory, onSome: layerFile })))
+        return Layer.provide(layerChangeFeed(feed), source)
+      }
+      if (scheme === "postgres" || scheme === "postgresql") {
+        const slot = yield* Config.withDefault(Config.string("CDC_SLOT"), "effect_dal_changes")
+        const publication = yield* Config.withDefault(Config.string("CDC_PUBLICATION"), "effect_dal_changes")
+        const { layer } = yield* Effect.promise(() => import("./PostgresLogical.js"))
+        return Layer.provide(layerChangeFeed(feed), layer({ url, slot, publication }))
+      }
+      yield* Effect.logInfo("CDC: SQLite has no change log; the library's own change feed is the only source")
+      return Layer.empty
     })
   )
 

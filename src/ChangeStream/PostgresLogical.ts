@@ -259,25 +259,36 @@ export const make = (options: Options): Effect.Effect<ChangeStream.Source, Chang
         service.on("error", (cause: unknown) => {
           void emit.fail(classify(name, cause))
         })
+        let closed = false
+        const ended = (error: ChangeStreamError) => {
+          // A connection that completed after the release is closed here.
+          if (closed) void service.destroy().catch(() => service)
+          else void emit.fail(error)
+        }
         return Effect.acquireRelease(
           Effect.sync(() => {
             live = service
             service.subscribe(plugin, slot, from).then(
               () =>
-                emit.fail(
+                ended(
                   new ChangeStreamError({
                     reason: "connection",
                     source: name,
                     detail: "the server ended replication"
                   })
                 ),
-              (cause: unknown) => emit.fail(classify(name, cause))
+              (cause: unknown) => ended(classify(name, cause))
             )
           }),
           () =>
             Effect.promise(() => {
+              closed = true
               if (live === service) live = undefined
-              return service.destroy().catch(() => service)
+              return service.destroy().then(
+                // destroy() drops every listener: errors of a connection still closing must not go unhandled.
+                () => service.on("error", () => {}),
+                () => service.on("error", () => {})
+              )
             })
         )
       }, 16)

@@ -2,7 +2,21 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, assert, describe, it } from "@effect/vitest"
-import { Chunk, Effect, Exit, Layer, Option, Queue, Ref, Schedule, Schema, Scope, Stream } from "effect"
+import {
+  Chunk,
+  ConfigProvider,
+  Context,
+  Effect,
+  Exit,
+  Layer,
+  Option,
+  Queue,
+  Ref,
+  Schedule,
+  Schema,
+  Scope,
+  Stream
+} from "effect"
 import * as ChangeStream from "../../src/ChangeStream/ChangeStream.js"
 import { ChangeStreamError } from "../../src/ChangeStream/ChangeStreamError.js"
 import * as PositionStore from "../../src/ChangeStream/PositionStore.js"
@@ -211,5 +225,37 @@ describe("ChangeStream.layerChangeFeed", () => {
           assert.strictEqual(done.value.at(-1), "3")
         })
       )
+  )
+})
+
+describe("ChangeStream.layerConfig", () => {
+  it.scoped("without CDC=1, and on SQLite, it provides nothing and needs no driver", () =>
+    Effect.gen(function* () {
+      for (const map of [
+        new Map<string, string>(),
+        new Map([
+          ["CDC", "1"],
+          ["DATABASE_URL", "sqlite::memory:"]
+        ])
+      ]) {
+        const built = yield* Layer.build(ChangeStream.layerConfig()).pipe(
+          Effect.provide(ChangeFeed.layer),
+          Effect.withConfigProvider(ConfigProvider.fromMap(map))
+        )
+        assert.strictEqual(Context.isContext(built), true)
+      }
+    })
+  )
+
+  it.scoped("CDC=1 without a database URL is a configuration error", () =>
+    Effect.gen(function* () {
+      const error = yield* Effect.flip(
+        Layer.build(ChangeStream.layerConfig()).pipe(
+          Effect.provide(ChangeFeed.layer),
+          Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["CDC", "1"]])))
+        )
+      )
+      assert.include(String(error), "DATABASE_URL")
+    })
   )
 })

@@ -3,11 +3,12 @@ import { readFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
-import { Effect, Exit, Layer, Metric, Option, Stream } from "effect"
+import { ConfigProvider, Effect, Exit, Layer, Metric, Option, Queue, Stream } from "effect"
 import * as Mysql from "mysql2/promise"
 import * as ChangeStream from "../../src/ChangeStream/ChangeStream.js"
 import * as MariaDbBinlog from "../../src/ChangeStream/MariaDbBinlog.js"
 import * as PositionStore from "../../src/ChangeStream/PositionStore.js"
+import * as ChangeFeed from "../../src/Query/ChangeFeed.js"
 import { type LogServer, startMariaDb, startOrSkip } from "../support/logServers.js"
 import { serviceAvailable, serviceUrls } from "../support/services.js"
 import { killedListenerCase, sharedRedisCase } from "./cases.js"
@@ -18,6 +19,7 @@ import {
   eventually,
   followingLayer,
   get,
+  Item,
   itemsTable,
   loads,
   takeUntilId
@@ -198,6 +200,29 @@ describe.skipIf(server === undefined)("MariaDbBinlog", () => {
       assert.strictEqual(result._tag, "ChangeStreamError")
       assert.strictEqual(result.reason, "position_lost")
     })
+  )
+  it.scoped("the demo's switch: CDC=1 follows DATABASE_URL's change log into the ChangeFeed", () =>
+    Effect.gen(function* () {
+      const feed = yield* ChangeFeed.ChangeFeed
+      const events = yield* feed.subscribe
+      yield* Layer.build(ChangeStream.layerConfig({ entities: [Item] })).pipe(
+        Effect.provide(Layer.succeed(ChangeFeed.ChangeFeed, feed)),
+        Effect.withConfigProvider(
+          ConfigProvider.fromMap(
+            new Map([
+              ["CDC", "1"],
+              ["DATABASE_URL", url()]
+            ])
+          )
+        )
+      )
+      yield* exec(`INSERT INTO ${itemsTable} (id, name) VALUES (50, 'switch')`)
+      const event = yield* Queue.take(events).pipe(Effect.timeout("10 seconds"))
+      assert.deepStrictEqual(
+        [event.table, event.type, event.primaryKeys],
+        [itemsTable, "INSERT", [{ id: 50 }]]
+      )
+    }).pipe(Effect.provide(ChangeFeed.layer))
   )
 })
 

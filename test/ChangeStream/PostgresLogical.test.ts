@@ -1,8 +1,9 @@
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
-import { Effect, Layer, Option } from "effect"
+import { ConfigProvider, Effect, Layer, Option, Queue } from "effect"
 import Pg from "pg"
 import * as ChangeStream from "../../src/ChangeStream/ChangeStream.js"
 import * as PostgresLogical from "../../src/ChangeStream/PostgresLogical.js"
+import * as ChangeFeed from "../../src/Query/ChangeFeed.js"
 import { type LogServer, startOrSkip, startPostgres } from "../support/logServers.js"
 import { serviceAvailable, serviceUrls } from "../support/services.js"
 import { killedListenerCase, sharedRedisCase } from "./cases.js"
@@ -13,6 +14,7 @@ import {
   eventually,
   followingLayer,
   get,
+  Item,
   itemsTable,
   loads,
   takeUntilId
@@ -184,6 +186,30 @@ describe.skipIf(server === undefined)("PostgresLogical", () => {
           0
         )
       })
+  )
+  it.scoped("the demo's switch: CDC=1 follows DATABASE_URL's change log into the ChangeFeed", () =>
+    Effect.gen(function* () {
+      const feed = yield* ChangeFeed.ChangeFeed
+      const events = yield* feed.subscribe
+      yield* Layer.build(ChangeStream.layerConfig({ entities: [Item] })).pipe(
+        Effect.provide(Layer.succeed(ChangeFeed.ChangeFeed, feed)),
+        Effect.withConfigProvider(
+          ConfigProvider.fromMap(
+            new Map([
+              ["CDC", "1"],
+              ["DATABASE_URL", url()],
+              ["CDC_SLOT", "switch_slot"]
+            ])
+          )
+        )
+      )
+      yield* exec(`INSERT INTO ${itemsTable} (id, name) VALUES (50, 'switch')`)
+      const event = yield* Queue.take(events).pipe(Effect.timeout("10 seconds"))
+      assert.deepStrictEqual(
+        [event.table, event.type, event.primaryKeys],
+        [itemsTable, "INSERT", [{ id: 50 }]]
+      )
+    }).pipe(Effect.provide(ChangeFeed.layer))
   )
 })
 
