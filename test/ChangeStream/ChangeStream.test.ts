@@ -9,6 +9,7 @@ import {
   Effect,
   Exit,
   Layer,
+  Metric,
   Option,
   Queue,
   Ref,
@@ -223,6 +224,61 @@ describe("ChangeStream.layerChangeFeed", () => {
           )
           const done = yield* eventually("the commit", Ref.get(committed), (c) => c.includes("3"))
           assert.strictEqual(done.value.at(-1), "3")
+        })
+      )
+  )
+})
+
+describe("ChangeStream health", () => {
+  it.scoped("received and committed offsets, lag and reconnects are measured per source", () =>
+    Effect.gen(function* () {
+      const fake = yield* fakeSource([{ after: [tx("1"), tx("2")], fail: dropped }, { after: [tx("3")] }])
+      const stream = yield* ChangeStream.make({ ...fake.source, name: "metered" }, noWait)
+      const got = yield* Stream.runCollect(Stream.take(stream.changes, 3))
+      yield* stream.commit(Chunk.unsafeGet(got, 1))
+      const snapshot = yield* Metric.snapshot
+      const value = (name: string) => {
+        const pair = snapshot.find(
+          (m) =>
+            m.metricKey.name === name &&
+            m.metricKey.tags.some((t) => t.key === "source" && t.value === "metered")
+        )
+        const state: unknown = pair?.metricState
+        if (typeof state === "object" && state !== null) {
+          if ("count" in state) return Number(state.count)
+          if ("value" in state) return Number(state.value)
+        }
+        return Number.NaN
+      }
+      assert.strictEqual(value("effect_dal_change_stream_received_offset"), 3)
+      assert.strictEqual(value("effect_dal_change_stream_committed_offset"), 2)
+      assert.strictEqual(value("effect_dal_change_stream_transactions_total"), 3)
+      assert.strictEqual(value("effect_dal_change_stream_reconnects_total"), 1)
+      assert.isAbove(value("effect_dal_change_stream_lag_seconds"), 0, "commits at the epoch lag")
+    })
+  )
+
+  it.live(
+    "a stream that stops on a setup error is logged, the up gauge drops to 0, and the program keeps running",
+    () =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const failing = Layer.succeed(ChangeStream.ChangeStream, {
+            name: "broken",
+            changes: Stream.fail(
+              new ChangeStreamError({ reason: "setup", source: "broken", detail: "binlog off" })
+            ),
+            commit: () => Effect.void,
+            flush: Effect.void,
+            committed: Effect.succeed("0")
+          })
+          yield* Layer.buildWithScope(
+            ChangeStream.layerChangeFeed().pipe(Layer.provide(failing), Layer.provide(ChangeFeed.layer)),
+            yield* Effect.scope
+          )
+          const up = Metric.tagged(Metric.gauge("effect_dal_change_stream_up"), "source", "broken")
+          const state = yield* eventually("the gauge drops", Metric.value(up), (s) => s.value === 0)
+          assert.strictEqual(state.value.value, 0)
         })
       )
   )
