@@ -91,7 +91,7 @@ export interface Source {
   /** Names the source in errors, logs, spans and metrics (never credentials). */
   readonly name: string
   /** Prepares the source and returns the committed position (the server's current one on a first run). */
-  readonly start: Effect.Effect<string, ChangeStreamError, Scope.Scope>
+  readonly start: Effect.Effect<string, ChangeStreamError>
   /** The transactions committed after `from`, until the connection drops (a `connection` failure). */
   readonly read: (from: string) => Stream.Stream<Transaction, ChangeStreamError>
   /** Makes `position` the durable restart point. */

@@ -104,13 +104,15 @@ const binlog = (
         paused = true
         zongji.connection.pause()
       }
-      void emit.single(tx).then(() => {
+      const taken = () => {
         waiting--
         if (waiting === 0 && paused) {
           paused = false
           zongji.connection?.resume()
         }
-      })
+      }
+      // Rejected once the stream has closed: nothing is waiting for the transaction any more.
+      emit.single(tx).then(taken, taken)
     }
     const finish = (offset: number, ddl: boolean) => {
       if (current === undefined) return
@@ -182,7 +184,7 @@ const binlog = (
       Effect.sync(() => {
         zongji.on("binlog", onEvent)
         zongji.on("error", (cause) => {
-          void emit.fail(classify(name, cause))
+          emit.fail(classify(name, cause)).catch(() => undefined)
         })
         zongji.start({
           serverId,
@@ -302,18 +304,20 @@ export const make = (
     ) as Record<string, Array<string> | true>
     const serverId = options.serverId ?? 0x10000000 + Math.floor(Math.random() * 0x6fffffff)
 
-    const start = Effect.gen(function* () {
-      const conn = yield* control(name, url)
-      const stored = yield* store.load(name)
-      if (Option.isSome(stored)) return stored.value
-      const [rows] = yield* Effect.tryPromise({
-        try: () => conn.query<Array<Mysql.RowDataPacket>>("SELECT @@gtid_binlog_pos AS pos"),
-        catch: (cause) => classify(name, cause)
+    const start = Effect.scoped(
+      Effect.gen(function* () {
+        const conn = yield* control(name, url)
+        const stored = yield* store.load(name)
+        if (Option.isSome(stored)) return stored.value
+        const [rows] = yield* Effect.tryPromise({
+          try: () => conn.query<Array<Mysql.RowDataPacket>>("SELECT @@gtid_binlog_pos AS pos"),
+          catch: (cause) => classify(name, cause)
+        })
+        const current = String(rows[0]?.pos ?? "")
+        yield* store.save(name, current)
+        return current
       })
-      const current = String(rows[0]?.pos ?? "")
-      yield* store.save(name, current)
-      return current
-    })
+    )
 
     const read = (from: string) =>
       Stream.unwrapScoped(

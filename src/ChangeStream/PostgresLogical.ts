@@ -249,21 +249,24 @@ export const make = (options: Options): Effect.Effect<ChangeStream.Source, Chang
                 commitTime: done.commitTime,
                 changes: done.changes
               })
-              .then(() => undefined)
+              .then(
+                () => undefined,
+                () => undefined
+              )
           }
           pending?.changes.push(...rowChange(message))
         })
         service.on("heartbeat", (_lsn: string, _time: number, shouldRespond: boolean) => {
-          if (shouldRespond) void service.acknowledge(acknowledged)
+          if (shouldRespond) service.acknowledge(acknowledged).catch(() => undefined)
         })
         service.on("error", (cause: unknown) => {
-          void emit.fail(classify(name, cause))
+          emit.fail(classify(name, cause)).catch(() => undefined)
         })
         let closed = false
         const ended = (error: ChangeStreamError) => {
           // A connection that completed after the release is closed here.
-          if (closed) void service.destroy().catch(() => service)
-          else void emit.fail(error)
+          if (closed) service.destroy().catch(() => service)
+          else emit.fail(error).catch(() => undefined)
         }
         return Effect.acquireRelease(
           Effect.sync(() => {
