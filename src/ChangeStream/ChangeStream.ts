@@ -452,9 +452,3 @@ export const layerConfig = (
       return Layer.empty
     })
   )
-
-/** Parses a PostgreSQL LSN ("16/B374D848") into a number of bytes. @internal */
-export const lsnOffset = (lsn: string): number => {
-  const [hi, lo] = lsn.split("/")
-  return Number.parseInt(hi ?? "0", 16) * 2 ** 32 + Number.parseInt(lo ?? "0", 16)
-}

@@ -36,6 +36,3 @@ export class ChangeStreamError extends Data.TaggedError("ChangeStreamError")<{
     return `change stream ${this.source} failed (${this.reason}): ${this.detail}`
   }
 }
-
-/** @internal */
-export const describe = (cause: unknown): string => (cause instanceof Error ? cause.message : String(cause))

@@ -22,7 +22,8 @@ import { Effect, type Layer, Option, Redacted, type Scope, Stream } from "effect
 import * as Mysql from "mysql2/promise"
 import type { ChangeType } from "../Query/ChangeFeed.js"
 import * as ChangeStream from "./ChangeStream.js"
-import { ChangeStreamError, describe } from "./ChangeStreamError.js"
+import { ChangeStreamError } from "./ChangeStreamError.js"
+import { describe } from "./internal/describe.js"
 import { PositionStore } from "./PositionStore.js"
 
 /** @since 0.1.0 @category models */

@@ -11,7 +11,8 @@
  */
 import { open, readFile, rename } from "node:fs/promises"
 import { Context, Effect, Layer, Option, Ref } from "effect"
-import { ChangeStreamError, describe } from "./ChangeStreamError.js"
+import { ChangeStreamError } from "./ChangeStreamError.js"
+import { describe } from "./internal/describe.js"
 
 /** @since 0.1.0 @category models */
 export interface PositionStoreService {

@@ -23,7 +23,8 @@ import { Effect, type Layer, Redacted, Schedule, Stream } from "effect"
 import Pg from "pg"
 import { LogicalReplicationService, type Pgoutput, PgoutputPlugin } from "pg-logical-replication"
 import * as ChangeStream from "./ChangeStream.js"
-import { ChangeStreamError, describe } from "./ChangeStreamError.js"
+import { ChangeStreamError } from "./ChangeStreamError.js"
+import { describe } from "./internal/describe.js"
 
 /** @since 0.1.0 @category models */
 export interface Options {
@@ -51,6 +52,12 @@ const classify = (name: string, cause: unknown): ChangeStreamError => {
       ? "setup"
       : "connection"
   return new ChangeStreamError({ reason, source: name, detail: describe(cause), cause })
+}
+
+/** A PostgreSQL LSN ("16/B374D848") as a number of bytes. */
+const lsnOffset = (lsn: string): number => {
+  const [hi, lo] = lsn.split("/")
+  return Number.parseInt(hi ?? "0", 16) * 2 ** 32 + Number.parseInt(lo ?? "0", 16)
 }
 
 interface Pending {
@@ -245,7 +252,7 @@ export const make = (options: Options): Effect.Effect<ChangeStream.Source, Chang
             return emit
               .single({
                 position,
-                offset: ChangeStream.lsnOffset(position),
+                offset: lsnOffset(position),
                 commitTime: done.commitTime,
                 changes: done.changes
               })
