@@ -11,12 +11,12 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process"
 import { existsSync } from "node:fs"
 import { chown, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises"
-import * as Net from "node:net"
 import { tmpdir, userInfo } from "node:os"
 import { join } from "node:path"
 import { promisify } from "node:util"
 import * as Mysql from "mysql2/promise"
 import Pg from "pg"
+import { ephemeralPort, host, waitUntil } from "./redisServer.js"
 
 export interface LogServer {
   /** A URL with the server's superuser, on database `test`. */
@@ -30,35 +30,7 @@ export interface LogServer {
   readonly stop: () => Promise<void>
 }
 
-const host = "127.0.0.1"
 const run = promisify(execFile)
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
-
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const server = Net.createServer()
-    server.once("error", reject)
-    server.listen(0, host, () => {
-      const address = server.address()
-      server.close(() => resolve(typeof address === "object" && address !== null ? address.port : 0))
-    })
-  })
-
-/** Polls `check` every 100 ms until it holds or `ms` pass; the last failure is in the error. */
-const waitUntil = async (what: string, ms: number, check: () => Promise<unknown>) => {
-  const deadline = Date.now() + ms
-  let last: unknown
-  while (Date.now() < deadline) {
-    try {
-      await check()
-      return
-    } catch (error) {
-      last = error
-    }
-    await sleep(100)
-  }
-  throw new Error(`timed out waiting for ${what}: ${String(last)}`)
-}
 
 const exited = (child: ChildProcess) => child.exitCode !== null || child.signalCode !== null
 
@@ -110,8 +82,9 @@ const manage = async (spawned: Spawned): Promise<LogServer> => {
       failed = new Error(`the server exited (${code ?? signal}) before it was ready`)
     })
     await waitUntil(`the server on ${spawned.port}`, 60_000, async () => {
-      if (failed !== undefined) return
+      if (failed !== undefined) return true
       await spawned.ready()
+      return true
     })
     if (failed !== undefined) throw failed
   }
@@ -154,7 +127,7 @@ const mariadbd = "/usr/sbin/mariadbd"
 /** A MariaDB with `log_bin`, `binlog_format=ROW`, `binlog_row_image=FULL` and `server_id=1`. */
 export const startMariaDb = async (): Promise<LogServer> => {
   const dir = await mkdtemp(join(tmpdir(), "effect-dal-mariadb-"))
-  const port = await freePort()
+  const port = await ephemeralPort()
   const data = join(dir, "data")
   try {
     await run(
@@ -216,7 +189,7 @@ const pgBin = "/usr/lib/postgresql/15/bin"
 export const startPostgres = async (): Promise<LogServer> => {
   const dir = await mkdtemp(join(tmpdir(), "effect-dal-pg-"))
   const data = join(dir, "data")
-  const port = await freePort()
+  const port = await ephemeralPort()
   const asRoot = userInfo().uid === 0
   let uid: number | undefined
   let gid: number | undefined
