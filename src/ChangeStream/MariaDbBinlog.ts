@@ -93,6 +93,8 @@ const binlog = (
     let current:
       | {
           gtid: { domainId: number; serverId: number; seqNo: number | string }
+          /** A group with no commit event of its own (DDL): it ends with its statement. */
+          standalone: boolean
           time: number
           changes: Array<Raw>
         }
@@ -131,7 +133,7 @@ const binlog = (
       switch (event.getEventName()) {
         case "mariadbgtid": {
           const e = event as Extract<AnyBinlogEvent, { getEventName(): "mariadbgtid" }>
-          current = { gtid: e, time: e.timestamp, changes: [] }
+          current = { gtid: e, standalone: e.standalone, time: e.timestamp, changes: [] }
           return
         }
         case "writerows":
@@ -174,8 +176,9 @@ const binlog = (
         case "query": {
           const e = event as Extract<AnyBinlogEvent, { getEventName(): "query" }>
           const text = e.query.trim().toUpperCase()
-          if (text === "BEGIN") return
-          return finish(event.nextPosition, text !== "COMMIT")
+          if (text === "COMMIT") return finish(event.nextPosition, false)
+          // Other statements inside a transaction (SAVEPOINT, ...) do not end it.
+          return current?.standalone === true ? finish(event.nextPosition, true) : undefined
         }
         default:
           return

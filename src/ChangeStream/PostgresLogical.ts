@@ -60,6 +60,32 @@ const lsnOffset = (lsn: string): number => {
   return Number.parseInt(hi ?? "0", 16) * 2 ** 32 + Number.parseInt(lo ?? "0", 16)
 }
 
+/**
+ * The service forwards its pg client's errors only until it stops, and attaches its forwarder only
+ * once connected: every client it opens gets a permanent sink as well, so a FATAL from a dying
+ * server (`unexpected postmaster exit`) never reaches the process as an uncaught exception.
+ */
+/** Matched by shape: the pg the replication library loads may be another copy than ours. */
+const isEmitter = (u: unknown): u is Pick<Pg.Client, "on"> =>
+  typeof u === "object" && u !== null && "on" in u && typeof u.on === "function"
+
+const guardClients = (service: LogicalReplicationService) => {
+  const open: unknown = Reflect.get(service, "client")
+  if (typeof open !== "function") return
+  Reflect.set(service, "client", async () => {
+    const opened: unknown = await open.call(service)
+    const client: unknown = Array.isArray(opened) ? opened[0] : undefined
+    if (isEmitter(client)) client.on("error", () => {})
+    return opened
+  })
+}
+
+/** The pg client of a replication service (a field the library keeps to itself). */
+const clientOf = (service: LogicalReplicationService): Pick<Pg.Client, "on"> | undefined => {
+  const client: unknown = Reflect.get(service, "_client")
+  return isEmitter(client) ? client : undefined
+}
+
 interface Pending {
   readonly commitTime: Date
   readonly changes: Array<ChangeStream.RowChange>
@@ -233,6 +259,7 @@ export const make = (options: Options): Effect.Effect<ChangeStream.Source, Chang
           { connectionString, connectionTimeoutMillis: 5000 },
           { acknowledge: { auto: false, timeoutSeconds: 0 }, flowControl: { enabled: true } }
         )
+        guardClients(service)
         const plugin = new PgoutputPlugin({ protoVersion: 1, publicationNames: [publication] })
         let pending: Pending | undefined
         service.on("data", (_lsn: string, message: Pgoutput.Message) => {
@@ -294,11 +321,14 @@ export const make = (options: Options): Effect.Effect<ChangeStream.Source, Chang
             Effect.promise(() => {
               closed = true
               if (live === service) live = undefined
-              return service.destroy().then(
-                // destroy() drops every listener: errors of a connection still closing must not go unhandled.
-                () => service.on("error", () => {}),
-                () => service.on("error", () => {})
-              )
+              // destroy() drops every listener, the pg client's too: errors of a connection still
+              // closing (a server that went away mid-stream) must not go unhandled.
+              const client = clientOf(service)
+              const sink = () => {
+                service.on("error", () => {})
+                client?.on("error", () => {})
+              }
+              return service.destroy().then(sink, sink)
             })
         )
       }, 16)

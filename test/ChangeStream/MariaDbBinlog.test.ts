@@ -11,7 +11,7 @@ import * as PositionStore from "../../src/ChangeStream/PositionStore.js"
 import * as ChangeFeed from "../../src/Query/ChangeFeed.js"
 import { type LogServer, startMariaDb, startOrSkip } from "../support/logServers.js"
 import { serviceAvailable, serviceUrls } from "../support/services.js"
-import { killedListenerCase, sharedRedisCase } from "./cases.js"
+import { killedListenerCase, rolledBackThenKept, sharedRedisCase } from "./cases.js"
 import {
   assertRange,
   cacheLayer,
@@ -96,28 +96,39 @@ describe.skipIf(server === undefined)("MariaDbBinlog", () => {
     }).pipe(Effect.provide(cacheLayer().pipe(Layer.provideMerge(followingLayer(url(), memoryStream())))))
   )
 
-  it.live("a rolled-back transaction produces no event; the key, the row and the old row are reported", () =>
-    Effect.gen(function* () {
-      const stream = yield* ChangeStream.ChangeStream
-      const collected = yield* Effect.fork(takeUntilId(stream.changes, itemsTable, 12))
-      yield* Effect.promise(async () => {
-        if (sql === undefined) return
-        await sql.query("BEGIN")
-        await sql.query(`INSERT INTO ${itemsTable} (id, name) VALUES (10, 'never')`)
-        await sql.query("ROLLBACK")
-        await sql.query(`INSERT INTO ${itemsTable} (id, name) VALUES (11, 'a')`)
-        await sql.query(`UPDATE ${itemsTable} SET name = 'b' WHERE id = 11`)
-        await sql.query(`INSERT INTO ${itemsTable} (id, name) VALUES (12, 'c')`)
-      })
-      const transactions = yield* collected.await.pipe(Effect.flatten, Effect.timeout("10 seconds"))
-      assert.deepStrictEqual(changedIds(transactions, itemsTable), [11, 11, 12])
-      const changes = transactions.flatMap((tx) => tx.changes)
-      const update = changes.find((c) => c.operation === "UPDATE")
-      assert.deepStrictEqual(update?.key, { id: 11 })
-      assert.deepStrictEqual(update?.row, { id: 11, name: "b" })
-      assert.deepStrictEqual(update?.before, { id: 11, name: "a" })
-      assert.isTrue(transactions.every((tx) => /^\d+-\d+-\d+$/.test(tx.position)))
-    }).pipe(Effect.provide(memoryStream()))
+  it.live(
+    "rolled-back work produces no event (a transaction, a savepoint); key, row and old row are reported",
+    () =>
+      Effect.gen(function* () {
+        const stream = yield* ChangeStream.ChangeStream
+        const collected = yield* Effect.fork(takeUntilId(stream.changes, itemsTable, 12))
+        yield* rolledBackThenKept(exec)
+        yield* Effect.promise(async () => {
+          if (sql === undefined) return
+          // A savepoint rolled back inside a committed transaction: only what was kept arrives.
+          await sql.query("BEGIN")
+          await sql.query(`UPDATE ${itemsTable} SET name = 'b' WHERE id = 11`)
+          await sql.query("SAVEPOINT s1")
+          await sql.query(`INSERT INTO ${itemsTable} (id, name) VALUES (13, 'undone')`)
+          await sql.query("ROLLBACK TO SAVEPOINT s1")
+          await sql.query("SAVEPOINT s2")
+          await sql.query(`INSERT INTO ${itemsTable} (id, name) VALUES (12, 'c')`)
+          await sql.query("COMMIT")
+        })
+        const transactions = yield* collected.await.pipe(Effect.flatten, Effect.timeout("10 seconds"))
+        assert.deepStrictEqual(changedIds(transactions, itemsTable), [11, 11, 12])
+        assert.deepStrictEqual(
+          transactions.filter((tx) => tx.changes.length > 0).map((tx) => tx.changes.length),
+          [1, 2],
+          "the savepoints do not split the transaction"
+        )
+        const changes = transactions.flatMap((tx) => tx.changes)
+        const update = changes.find((c) => c.operation === "UPDATE")
+        assert.deepStrictEqual(update?.key, { id: 11 })
+        assert.deepStrictEqual(update?.row, { id: 11, name: "b" })
+        assert.deepStrictEqual(update?.before, { id: 11, name: "a" })
+        assert.isTrue(transactions.every((tx) => /^\d+-\d+-\d+$/.test(tx.position)))
+      }).pipe(Effect.provide(memoryStream()))
   )
 
   it.live("10,000 changes in a burst (1,000 transactions) arrive complete and in commit order", () =>

@@ -6,7 +6,7 @@ import * as PostgresLogical from "../../src/ChangeStream/PostgresLogical.js"
 import * as ChangeFeed from "../../src/Query/ChangeFeed.js"
 import { type LogServer, startOrSkip, startPostgres } from "../support/logServers.js"
 import { serviceAvailable, serviceUrls } from "../support/services.js"
-import { killedListenerCase, sharedRedisCase } from "./cases.js"
+import { killedListenerCase, rolledBackThenKept, sharedRedisCase } from "./cases.js"
 import {
   assertRange,
   cacheLayer,
@@ -93,23 +93,27 @@ describe.skipIf(server === undefined)("PostgresLogical", () => {
   )
 
   it.live(
-    "a rolled-back transaction produces no event; keys, rows, a changed key and a TRUNCATE are reported",
+    "rolled-back work produces no event (a transaction, a savepoint); keys, rows, a changed key and a TRUNCATE are reported",
     () =>
       Effect.gen(function* () {
         const stream = yield* ChangeStream.ChangeStream
-        const collected = yield* Effect.fork(takeUntilId(stream.changes, itemsTable, 13))
+        const collected = yield* Effect.fork(takeUntilId(stream.changes, itemsTable, 16))
+        yield* rolledBackThenKept(exec)
         yield* Effect.promise(async () => {
           if (sql === undefined) return
-          await sql.query("BEGIN")
-          await sql.query(`INSERT INTO ${itemsTable} (id, name) VALUES (10, 'never')`)
-          await sql.query("ROLLBACK")
-          await sql.query(`INSERT INTO ${itemsTable} (id, name) VALUES (11, 'a')`)
           await sql.query(`UPDATE ${itemsTable} SET id = 12 WHERE id = 11`)
           await sql.query("TRUNCATE burst")
           await sql.query(`INSERT INTO ${itemsTable} (id, name) VALUES (13, 'c')`)
+          await sql.query("BEGIN")
+          await sql.query(`INSERT INTO ${itemsTable} (id, name) VALUES (14, 'kept')`)
+          await sql.query("SAVEPOINT s1")
+          await sql.query(`INSERT INTO ${itemsTable} (id, name) VALUES (15, 'undone')`)
+          await sql.query("ROLLBACK TO SAVEPOINT s1")
+          await sql.query(`INSERT INTO ${itemsTable} (id, name) VALUES (16, 'kept')`)
+          await sql.query("COMMIT")
         })
         const transactions = yield* collected.await.pipe(Effect.flatten, Effect.timeout("10 seconds"))
-        assert.deepStrictEqual(changedIds(transactions, itemsTable), [11, 12, 13])
+        assert.deepStrictEqual(changedIds(transactions, itemsTable), [11, 12, 13, 14, 16])
         const changes = transactions.flatMap((tx) => tx.changes)
         const update = changes.find((c) => c.operation === "UPDATE")
         assert.deepStrictEqual(update?.key, { id: 12 })

@@ -55,6 +55,18 @@ export const sharedRedisCase = <E>(
     })
   )
 
+/** A transaction inserting id 10 rolled back, then id 11 inserted: only 11 may be reported. */
+export const rolledBackThenKept = (exec: Exec) =>
+  Effect.all(
+    [
+      exec("BEGIN"),
+      exec(`INSERT INTO ${itemsTable} (id, name) VALUES (10, 'never')`),
+      exec("ROLLBACK"),
+      exec(`INSERT INTO ${itemsTable} (id, name) VALUES (11, 'a')`)
+    ],
+    { discard: true }
+  )
+
 /** The listener child; its printed lines (ids per transaction) arrive in `lines`. */
 const listener = (
   args: ReadonlyArray<string>

@@ -34,26 +34,44 @@ const run = promisify(execFile)
 
 const exited = (child: ChildProcess) => child.exitCode !== null || child.signalCode !== null
 
-/** Signals the child's whole process group and waits for the child to exit (SIGKILL after 5 s). */
-const killTree = (child: ChildProcess, signal: NodeJS.Signals) =>
-  new Promise<void>((resolve) => {
-    if (child.pid === undefined || exited(child)) return resolve()
-    const group = (sig: NodeJS.Signals) => {
-      try {
-        process.kill(-(child.pid as number), sig)
-      } catch {
-        // the group is already gone
-      }
+/** The pids of `pid`'s descendants (PostgreSQL backends leave their parent's process group). */
+const descendants = async (pid: number): Promise<ReadonlyArray<number>> => {
+  const { stdout } = await run("ps", ["-o", "pid=", "--ppid", String(pid)]).catch(() => ({ stdout: "" }))
+  const children = stdout
+    .split("\n")
+    .map((line) => Number(line.trim()))
+    .filter((n) => n > 0)
+  const below = await Promise.all(children.map(descendants))
+  return [...children, ...below.flat()]
+}
+
+/**
+ * Signals the child's process group and every descendant, and waits for the child to exit (SIGKILL
+ * to all after 5 s); descendants still alive then are killed too.
+ */
+const killTree = async (child: ChildProcess, signal: NodeJS.Signals) => {
+  const pid = child.pid
+  if (pid === undefined || exited(child)) return
+  const kill = (target: number, sig: NodeJS.Signals) => {
+    try {
+      process.kill(target, sig)
+    } catch {
+      // already gone
     }
-    const force = setTimeout(() => group("SIGKILL"), 5000)
-    child.once("exit", () => {
-      clearTimeout(force)
-      // Workers that outlive their parent (PostgreSQL backends) go with the group.
-      group("SIGKILL")
-      resolve()
-    })
-    group(signal)
-  })
+  }
+  const tree = async (sig: NodeJS.Signals) => {
+    const below = await descendants(pid)
+    kill(-pid, sig)
+    for (const p of below) kill(p, sig)
+    return below
+  }
+  const exitedNow = new Promise<void>((resolve) => child.once("exit", () => resolve()))
+  const below = await tree(signal)
+  const force = setTimeout(() => void tree("SIGKILL"), 5000)
+  await exitedNow
+  clearTimeout(force)
+  for (const p of below) kill(p, "SIGKILL")
+}
 
 interface Spawned {
   readonly dir: string
