@@ -230,7 +230,9 @@ describe("demo program: the HTTP API", () => {
         "content-type": "application/x-www-form-urlencoded"
       })
       expect(form.status).toBe(415)
-      expect((await request(app.business, "DELETE", `/users/${ann.id}`)).headers.allow).toBe("GET, HEAD, PUT, OPTIONS")
+      expect((await request(app.business, "DELETE", `/users/${ann.id}`)).headers.allow).toBe(
+        "GET, HEAD, PUT, OPTIONS"
+      )
       expect(json<ReadonlyArray<User>>(await request(app.business, "GET", "/users?minAge=31"))).toHaveLength(
         0
       )
