@@ -234,11 +234,12 @@ const guard =
     Effect.gen(function* () {
       const request = yield* HttpServerRequest.HttpServerRequest
       const length = request.headers["content-length"]
+      const contentType = request.headers["content-type"]
       const hasBody =
-        HttpMethod.hasBody(request.method) &&
-        (request.headers["transfer-encoding"] !== undefined || (length !== undefined && length !== "0"))
-      if (!hasBody) return yield* app
-      if (!isJson(request.headers["content-type"] ?? "", request.headers["content-encoding"])) {
+        request.headers["transfer-encoding"] !== undefined || (length !== undefined && length !== "0")
+      // A declared type is checked even on an empty body: an empty form is not an empty JSON patch.
+      if (!HttpMethod.hasBody(request.method) || (!hasBody && contentType === undefined)) return yield* app
+      if (!isJson(contentType ?? "", request.headers["content-encoding"])) {
         return yield* new Api.UnsupportedMediaType({ expected: "application/json" })
       }
       if (length !== undefined && !(Number(length) <= limits.maxBodyBytes)) {

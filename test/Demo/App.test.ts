@@ -220,6 +220,11 @@ describe("App: the business API", () => {
           const refused = yield* call(business, "PUT", "/users/1", { body: '{"age":1}', headers })
           expect([headers, refused.status]).toEqual([headers, 415])
         }
+        // A type that is not JSON is refused even on an empty body (an empty form is no empty patch).
+        const emptyForm = yield* call(business, "PUT", "/users/1", {
+          headers: { "content-type": "application/x-www-form-urlencoded", "content-length": "0" }
+        })
+        expect(emptyForm.status).toBe(415)
         for (const type of [
           "APPLICATION/JSON",
           "application/json; charset=UTF-8",
