@@ -43,7 +43,7 @@ const isEmailTaken = (u: unknown) =>
   typeof u === "object" &&
   u !== null &&
   "_tag" in u &&
-  (u._tag === "EmailTakenError" || (u._tag === "SqlError" && "reason" in u && u.reason === "unique"))
+  (u._tag === "EmailTakenError" || (u._tag === "DatabaseError" && "reason" in u && u.reason === "unique"))
 
 const emailTaken = json(409, { error: "email already taken", field: "email" })
 

@@ -122,7 +122,7 @@ export const make = (options: Options | Duration.DurationInput): Executor.Middle
       return Effect.flatMap(serverSide ? serverBounded(ctx, duration) : Effect.succeed(ctx), (run) =>
         next(run).pipe(
           Effect.catchIf(
-            (e) => e._tag === "SqlError" && errnoIn(e.cause) === mariadbStatementTimeout,
+            (e) => e._tag === "DatabaseError" && errnoIn(e.cause) === mariadbStatementTimeout,
             () => Effect.fail(error())
           ),
           Effect.timeoutFail({ duration, onTimeout: error })

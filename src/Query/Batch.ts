@@ -7,7 +7,7 @@
  * @since 0.1.0
  */
 import { Cause, Effect, Exit, FiberRef, Option } from "effect"
-import { fromDriver, type SqlError } from "./QueryError.js"
+import { type DatabaseError, fromDriver } from "./QueryError.js"
 import type * as Session from "./Session.js"
 
 let counter = 0
@@ -18,7 +18,7 @@ const unprepared = (state: Session.TransactionState, sql: "BEGIN" | "COMMIT" | "
 /**
  * Runs `effect` in a transaction of its own on `session`: BEGIN on a reserved connection, COMMIT
  * when it succeeds, ROLLBACK when it fails, dies or is interrupted. `afterCommit` effects run once
- * the connection is back in the pool. A failed COMMIT fails with `SqlError`; a failed ROLLBACK is
+ * the connection is back in the pool. A failed COMMIT fails with `DatabaseError`; a failed ROLLBACK is
  * added to the original cause as a defect.
  *
  * @since 0.1.0 @category combinators
@@ -26,7 +26,7 @@ const unprepared = (state: Session.TransactionState, sql: "BEGIN" | "COMMIT" | "
 export const transaction = <A, E, R>(
   session: Session.Session,
   effect: Effect.Effect<A, E, R>
-): Effect.Effect<A, E | SqlError, R> =>
+): Effect.Effect<A, E | DatabaseError, R> =>
   // Suspended: each run collects its own after-commit hooks.
   Effect.suspend(() => {
     const hooks: Array<Effect.Effect<void>> = []
@@ -72,7 +72,7 @@ export const transaction = <A, E, R>(
 export const atomically = <A, E, R>(
   session: Session.Session,
   effect: Effect.Effect<A, E, R>
-): Effect.Effect<A, E | SqlError, R> =>
+): Effect.Effect<A, E | DatabaseError, R> =>
   Effect.flatMap(FiberRef.get(session.transaction), (current) =>
     Option.isSome(current) ? effect : transaction(session, effect)
   )

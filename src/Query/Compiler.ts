@@ -5,6 +5,7 @@
  * @since 0.1.0
  */
 import { Either, type Schema } from "effect"
+import { globalValue } from "effect/GlobalValue"
 import { type InvalidEntityError, UnknownFieldError } from "../Schema/EntityError.js"
 import * as EntityModel from "../Schema/EntityModel.js"
 import type { EntityRegistryService } from "../Schema/EntityRegistry.js"
@@ -21,6 +22,7 @@ import type {
   TableSource,
   UpdateNode
 } from "./Ast.js"
+import { isAtomic, placeholders } from "./Description.js"
 import type { Dialect } from "./Dialect.js"
 import type { ExprNode, Ordering } from "./Expr.js"
 import { QueryBuildError } from "./QueryError.js"
@@ -34,6 +36,11 @@ export interface Compiled {
    * redact sensitive values. Absent when no parameter is bound to a known field.
    */
   readonly paramFields?: ReadonlyArray<EntityModel.FieldModel | undefined>
+  /**
+   * The statement reads or writes an entity with a sensitive field: a parameter bound to no known
+   * field (a raw fragment's) may hold one of its values, and is redacted like them.
+   */
+  readonly sensitive?: true
 }
 
 /** What compiling can fail with. @since 0.1.0 @category errors */
@@ -78,6 +85,8 @@ export class Writer {
   private readonly scopes: Array<Scope> = [{ sources: new Map(), qualify: false }]
   /** True while compiling an upsert's update list, the only place `excluded` values exist. */
   allowExcluded = false
+  /** Some source in scope so far is an entity with a sensitive field. */
+  sensitive = false
 
   constructor(
     readonly dialect: Dialect,
@@ -149,7 +158,8 @@ export class Writer {
 
   private tableEntry(source: TableSource): SourceEntry {
     const model = this.model(source.schema) as EntityModel.EntityModel
-    const { columns, resolve } = tableColumns(model)
+    const { columns, resolve, sensitive } = tableColumns(model)
+    if (sensitive) this.sensitive = true
     return { qualifier: source.alias ?? model.table, model, columns, resolve }
   }
 
@@ -234,16 +244,22 @@ export class Writer {
   }
 }
 
-const tableColumnsCache = new WeakMap<EntityModel.EntityModel, Pick<SourceEntry, "columns" | "resolve">>()
+type TableColumns = Pick<SourceEntry, "columns" | "resolve"> & { readonly sensitive: boolean }
+
+const tableColumnsCache = globalValue(
+  Symbol.for("effect-dal/Compiler/tableColumns"),
+  () => new WeakMap<EntityModel.EntityModel, TableColumns>()
+)
 
 /** A table's columns and its field lookup, made once per model (models are immutable). */
-const tableColumns = (model: EntityModel.EntityModel): Pick<SourceEntry, "columns" | "resolve"> => {
+const tableColumns = (model: EntityModel.EntityModel): TableColumns => {
   let cached = tableColumnsCache.get(model)
   if (cached === undefined) {
     const columns = model.fields.map((f): SourceColumn => ({ field: f.field, column: f.column, model: f }))
     const byField = new Map(columns.map((c) => [c.field, c]))
     cached = {
       columns,
+      sensitive: model.fields.some((f) => f.sensitive),
       resolve: (field) => {
         const found = byField.get(field)
         if (found === undefined) throw new UnknownFieldError({ entity: model.name, field })
@@ -294,16 +310,48 @@ const nested = (w: Writer, node: ExprNode, field?: EntityModel.FieldModel): stri
   return needsParens(node) ? `(${sql})` : sql
 }
 
+/** Nodes that are one operand as written (a raw fragment parenthesises itself when it is not). */
+const selfContained = new Set<ExprNode["_tag"]>([
+  "Column",
+  "Value",
+  "Aggregate",
+  "Subquery",
+  "Excluded",
+  "Raw"
+])
+
+/** An operand of a comparison, arithmetic, IN, BETWEEN or IS NULL: parenthesised unless self-contained. */
+const operand = (w: Writer, node: ExprNode, field?: EntityModel.FieldModel): string => {
+  const sql = expr(w, node, field)
+  return selfContained.has(node._tag) ? sql : `(${sql})`
+}
+
+/** Raw SQL with its `?` placeholders (not those in strings or comments) bound to `args`, in order. */
 const rawSql = (w: Writer, sql: string, args: ReadonlyArray<unknown>): string => {
-  const parts = sql.split("?")
-  if (parts.length - 1 !== args.length) {
+  const at = placeholders(sql, w.dialect)
+  if (at.length !== args.length) {
     throw new QueryBuildError({
-      reason: `Raw SQL has ${parts.length - 1} placeholder(s) but ${args.length} argument(s): ${sql}`
+      reason: `Raw SQL has ${at.length} placeholder(s) but ${args.length} argument(s): ${sql}`
     })
   }
-  let out = parts[0] ?? ""
-  for (let i = 0; i < args.length; i++) out += w.param(args[i]) + (parts[i + 1] ?? "")
-  return out
+  let out = ""
+  let from = 0
+  for (let i = 0; i < args.length; i++) {
+    const position = at[i] as number
+    out += sql.slice(from, position) + w.param(args[i])
+    from = position + 1
+  }
+  return out + sql.slice(from)
+}
+
+/**
+ * A raw fragment is one operand wherever it is used: parenthesised unless it is provably atomic, so
+ * `Expr.raw("a = ? OR a = ?")` in a WHERE beside another condition, or `Expr.raw("? + ?")` in
+ * arithmetic, keeps its own meaning.
+ */
+const rawOperand = (w: Writer, sql: string, args: ReadonlyArray<unknown>): string => {
+  const compiled = rawSql(w, sql, args)
+  return isAtomic(sql, w.dialect) ? compiled : `(${compiled})`
 }
 
 const comparisons = new Set(["=", "<>", "<", "<=", ">", ">="])
@@ -351,19 +399,19 @@ export const expr = (w: Writer, node: ExprNode, field?: EntityModel.FieldModel):
           })
         }
         const sub = oneColumn(w, node.right.query, `with ${node.right.quantifier}`)
-        return `${nested(w, node.left, f)} ${node.op} ${node.right.quantifier} (${sub})`
+        return `${operand(w, node.left, f)} ${node.op} ${node.right.quantifier} (${sub})`
       }
-      return `${nested(w, node.left, f)} ${node.op} ${nested(w, node.right, f)}`
+      return `${operand(w, node.left, f)} ${node.op} ${operand(w, node.right, f)}`
     }
     case "In": {
       if (node.values.length === 0) return node.negated ? "1=1" : "1=0"
       const f = fieldOf(w, node.operand)
       const values = node.values.map((v) => expr(w, v, f)).join(", ")
-      return `${nested(w, node.operand)} ${node.negated ? "NOT IN" : "IN"} (${values})`
+      return `${operand(w, node.operand)} ${node.negated ? "NOT IN" : "IN"} (${values})`
     }
     case "InSubquery": {
-      const operand = nested(w, node.operand)
-      return `${operand} ${node.negated ? "NOT IN" : "IN"} (${oneColumn(w, node.query, "with IN")})`
+      const left = operand(w, node.operand)
+      return `${left} ${node.negated ? "NOT IN" : "IN"} (${oneColumn(w, node.query, "with IN")})`
     }
     case "Exists":
       return `${node.negated ? "NOT EXISTS" : "EXISTS"} (${select(w, node.query).sql})`
@@ -376,10 +424,10 @@ export const expr = (w: Writer, node: ExprNode, field?: EntityModel.FieldModel):
     case "Excluded":
       return excluded(w, node.field)
     case "IsNull":
-      return `${nested(w, node.operand)} ${node.negated ? "IS NOT NULL" : "IS NULL"}`
+      return `${operand(w, node.operand)} ${node.negated ? "IS NOT NULL" : "IS NULL"}`
     case "Between": {
       const f = fieldOf(w, node.operand)
-      return `${nested(w, node.operand)} BETWEEN ${nested(w, node.low, f)} AND ${nested(w, node.high, f)}`
+      return `${operand(w, node.operand)} BETWEEN ${operand(w, node.low, f)} AND ${operand(w, node.high, f)}`
     }
     case "And":
     case "Or": {
@@ -391,7 +439,7 @@ export const expr = (w: Writer, node: ExprNode, field?: EntityModel.FieldModel):
     case "Not":
       return `NOT (${expr(w, node.operand)})`
     case "Raw":
-      return rawSql(w, node.sql, node.args)
+      return rawOperand(w, node.sql, node.args)
     case "Aggregate": {
       const inner = node.operand === undefined ? "*" : expr(w, node.operand)
       return `${node.fn}(${node.distinct ? "DISTINCT " : ""}${inner})`
@@ -429,7 +477,10 @@ const join = (w: Writer, node: JoinNode): string => {
   return node.on === undefined ? sql : `${sql} ON ${expr(w, node.on)}`
 }
 
-const columnLists = new WeakMap<ReadonlyArray<SourceColumn>, Map<Dialect, string>>()
+const columnLists = globalValue(
+  Symbol.for("effect-dal/Compiler/columnLists"),
+  () => new WeakMap<ReadonlyArray<SourceColumn>, Map<Dialect, string>>()
+)
 
 /**
  * Every column of the root source, qualified one by one when the query needs it, or else as one
@@ -680,11 +731,13 @@ export const template = (w: Writer, strings: ReadonlyArray<string>, args: Readon
  *
  * @since 0.1.0 @category compilers
  */
-export const statement = (w: Writer, sql: string): Compiled =>
+export const statement = (w: Writer, sql: string): Compiled => {
   // Only when some parameter is bound to a known field: absent means "nothing known".
-  w.paramFields.some((f) => f !== undefined)
+  const compiled: Compiled = w.paramFields.some((f) => f !== undefined)
     ? { sql, params: w.params, paramFields: w.paramFields }
     : { sql, params: w.params }
+  return w.sensitive ? { ...compiled, sensitive: true } : compiled
+}
 
 /**
  * Compiles with a fresh writer: `write` returns the SQL and the model of the statement's table.

@@ -277,7 +277,10 @@ const plan =
       const asked = Compiler.returningFields(model, node.returning)
       // PostgreSQL reports no insert id, and rows returned replace the driver's id elsewhere: return the key.
       const returning =
-        reportsId && key !== undefined && (dialect.name === "pg" || asked.length > 0) && !asked.includes(key)
+        reportsId &&
+        key !== undefined &&
+        (dialect.insertId === "returning" || asked.length > 0) &&
+        !asked.includes(key)
           ? [...asked, key]
           : asked
       const statements: Array<Mutation.Plan["statements"][number]> = []
@@ -293,7 +296,7 @@ const plan =
         const suffix = Compiler.insertSuffixParams(new Compiler.Writer(dialect, registry), spec(0, 0))
         const perStatement =
           width === 0
-            ? dialect.name === "mysql"
+            ? dialect.multiRowDefaults
               ? run.rows.length
               : 1
             : Math.floor((dialect.maxParams - suffix) / width)
@@ -306,7 +309,7 @@ const plan =
           const sql = Compiler.insert(w, spec(start, end)).sql
           statements.push({
             statement: Compiler.statement(w, sql),
-            builder: { ...node, rows: run.rows.slice(start, end) }
+            description: { _tag: "Insert", node: { ...node, rows: run.rows.slice(start, end) } }
           })
         }
       }
@@ -314,14 +317,14 @@ const plan =
         type: "INSERT",
         model,
         statements,
-        returningOnMysql: dialect.name === "mysql" && returning.length > 0,
+        returningOnServer: dialect.returning === "serverDependent" && returning.length > 0,
         lastInsertId: (outcomes) => {
           const first = outcomes[0]
           if (!reportsId || key === undefined || first === undefined || first.rowsAffected === 0)
             return undefined
           if (returning.length > 0) return toId(first.rows[0]?.[key.column])
           const id = toId(first.lastInsertId)
-          if (dialect.name !== "sqlite" || id === undefined) return id
+          if (dialect.insertId !== "driverLast" || id === undefined) return id
           // SQLite reports the last rowid of the statement; its ids are consecutive.
           return typeof id === "bigint" ? id - BigInt(first.rowsAffected - 1) : id - (first.rowsAffected - 1)
         }

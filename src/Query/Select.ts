@@ -346,7 +346,7 @@ export class SelectBuilder<A, Out> implements Pipeable.Pipeable, Subquery<Out[ke
           model,
           table: model.table,
           statement,
-          builder: this.node,
+          description: { _tag: "Select", node: this.node },
           expects: "rows",
           session: ex.session
         }

@@ -31,7 +31,7 @@ import {
 } from "effect"
 import { dual } from "effect/Function"
 import { Executor } from "../Query/Executor.js"
-import { classify, SqlError } from "../Query/QueryError.js"
+import { classify, DatabaseError } from "../Query/QueryError.js"
 import type * as Session from "../Query/Session.js"
 import * as Dialect from "./internal/dialect.js"
 import * as Frame from "./internal/frame.js"
@@ -386,7 +386,7 @@ const retryableReasons: ReadonlySet<string> = new Set(["deadlock", "lock_timeout
  * @category predicates
  */
 export const isRetryable = (error: unknown): boolean => {
-  if (error instanceof SqlError) return retryableReasons.has(error.reason)
+  if (error instanceof DatabaseError) return retryableReasons.has(error.reason)
   if (error instanceof DriverError) return retryableReasons.has(classify(error))
   if (error instanceof TxError) {
     return (error.reason === "commit" || error.reason === "rollback") && isRetryable(error.cause)

@@ -5,6 +5,7 @@ import * as Database from "../../src/Layers/Database.js"
 import * as SafeDml from "../../src/Middleware/SafeDml.js"
 import * as Delete from "../../src/Query/Delete.js"
 import * as Executor from "../../src/Query/Executor.js"
+import type { ExprNode } from "../../src/Query/Expr.js"
 import * as Expr from "../../src/Query/Expr.js"
 import * as Raw from "../../src/Query/Raw.js"
 import * as Update from "../../src/Query/Update.js"
@@ -101,18 +102,26 @@ describe("SafeDml", () => {
       })
     )
 
-    it.effect("an UPDATE or DELETE whose node has no where field at all is treated as unconditional", () =>
+    it.effect("a raw fragment in a WHERE is taken to depend on the row, unless it is a literal truth", () =>
       Effect.gen(function* () {
         const s = yield* session
-        const ctx = statement(s, `DELETE FROM ${table} WHERE id = 1`, [], {
-          type: "DELETE",
-          table,
-          builder: { _tag: "SomethingElse" }
-        })
-        assert.isTrue(SafeDml.isUnconditional(ctx))
-        assert.isFalse(
-          SafeDml.isUnconditional({ ...ctx, builder: { _tag: "Delete", where: Expr.raw("1 = 1").node } })
-        )
+        const ctx = (where: ExprNode) =>
+          statement(s, `DELETE FROM ${table} WHERE id = 1`, [], {
+            type: "DELETE",
+            table,
+            description: {
+              _tag: "Delete",
+              node: {
+                _tag: "Delete",
+                from: { _tag: "Table", schema: Post, alias: undefined },
+                where,
+                returning: undefined
+              }
+            }
+          })
+        assert.isFalse(SafeDml.isUnconditional(ctx(Expr.raw("id = ?", 1).node)))
+        assert.isTrue(SafeDml.isUnconditional(ctx(Expr.raw("1 = 1").node)))
+        assert.isTrue(SafeDml.isUnconditional(ctx(Expr.raw(" TRUE ").node)))
       })
     )
 

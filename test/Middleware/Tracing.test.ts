@@ -45,7 +45,13 @@ describe("Tracing", () => {
           if (span === undefined) return
           assert.strictEqual(span.kind, "client")
           assert.strictEqual(parentName(span), "caller")
+          // The query's only span: @effect/sql's own `sql.execute` span is not made.
+          assert.deepStrictEqual(
+            spans.map((s) => s.name),
+            ["caller", `SELECT ${table}`]
+          )
           assert.deepStrictEqual(Object.fromEntries(span.attributes), {
+            "db.namespace": ":memory:",
             "db.system.name": "sqlite",
             "db.operation.name": "SELECT",
             "db.collection.name": table,
@@ -64,7 +70,7 @@ describe("Tracing", () => {
           Effect.flip
         )
         const [span] = spans.filter((x) => x.name === "RAW")
-        assert.strictEqual(span?.attributes.get("error.type"), "SqlError")
+        assert.strictEqual(span?.attributes.get("error.type"), "DatabaseError")
         assert.strictEqual(span?.attributes.get("db.operation.name"), "SELECT")
         assert.isTrue(span?.exit !== undefined && Exit.isFailure(span.exit))
       })

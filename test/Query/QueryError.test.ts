@@ -1,6 +1,7 @@
 import * as SqlClient from "@effect/sql/SqlClient"
 import { describe, expect, it, layer } from "@effect/vitest"
-import { Effect, Layer } from "effect"
+import { Cause, Effect, Layer } from "effect"
+import { describeRaw } from "../../src/Query/Description.js"
 import * as Executor from "../../src/Query/Executor.js"
 import * as QueryError from "../../src/Query/QueryError.js"
 import { testDatabases, uniqueName } from "../support/databases.js"
@@ -32,10 +33,25 @@ describe("classify", () => {
     expect(QueryError.classify({ _tag: "SqlError", cause: driverError })).toBe(reason)
   })
 
-  it("keeps the cause and the statement", () => {
-    const cause = { cause: { errno: 1062, message: "Duplicate entry" } }
+  it("keeps the statement and the unredacted cause; the rendered error and its cause are redacted", () => {
+    const cause = { cause: { errno: 1062, message: "Duplicate entry 'ann@x.org' for key 'email'" } }
     const error = QueryError.fromDriver(cause, "INSERT ...")
-    expect(error).toMatchObject({ reason: "unique", detail: "Duplicate entry", sql: "INSERT ...", cause })
+    expect(error).toMatchObject({
+      _tag: "DatabaseError",
+      reason: "unique",
+      detail: "Duplicate entry '<redacted>' for key 'email'",
+      sql: "INSERT ..."
+    })
+    expect(error.unredactedCause).toBe(cause)
+    expect(error.cause).toMatchObject({ errno: 1062, message: "Duplicate entry '<redacted>' for key 'email'" })
+    for (const rendered of [
+      error.message,
+      String(error),
+      JSON.stringify(error),
+      Cause.pretty(Cause.fail(error), { renderErrorCause: true })
+    ]) {
+      expect(rendered).not.toContain("ann@x.org")
+    }
   })
 })
 
@@ -57,19 +73,19 @@ for (const db of testDatabases()) {
         model: undefined,
         table,
         statement: { sql, params: [] },
-        builder: sql,
+        description: describeRaw(sql, ex.session.dialect),
         expects: "exec",
         session: ex.session
       })
     )
 
-  describe.skipIf(!db.available)(`${db.label}: SqlError reasons from the real driver`, () => {
+  describe.skipIf(!db.available)(`${db.label}: DatabaseError reasons from the real driver`, () => {
     layer(Layer.provideMerge(fixtures, db.layer))((it) => {
       it.effect("unique, not_null and syntax", () =>
         Effect.gen(function* () {
           yield* run(`INSERT INTO ${table} (id, name) VALUES (1, 'a')`)
           expect(yield* Effect.flip(run(`INSERT INTO ${table} (id, name) VALUES (1, 'b')`))).toMatchObject({
-            _tag: "SqlError",
+            _tag: "DatabaseError",
             reason: "unique"
           })
           expect(yield* Effect.flip(run(`INSERT INTO ${table} (id, name) VALUES (2, NULL)`))).toMatchObject({

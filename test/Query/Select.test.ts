@@ -58,7 +58,7 @@ describe("Select compiles to exact SQL and parameters on every dialect", () => {
     [
       "raw with bound arguments",
       Expr.raw<boolean>("LOWER(email) = ?", "a@b.c"),
-      `LOWER(email) = ?`,
+      `(LOWER(email) = ?)`,
       ["a@b.c"]
     ],
     ["empty in is false", C("id").in([]), `1=0`, []],
@@ -185,7 +185,7 @@ describe("Select compiles to exact SQL and parameters on every dialect", () => {
 
   it("SQLite binds booleans as 0/1; the others bind them as given", () => {
     const q = where(Expr.raw<boolean>("flag = ?", true))
-    expectSql(q, { ...portable(`${base} WHERE flag = ?`, [true]), sqlite: [`${base} WHERE flag = ?`, [1]] })
+    expectSql(q, { ...portable(`${base} WHERE (flag = ?)`, [true]), sqlite: [`${base} WHERE (flag = ?)`, [1]] })
   })
 
   it("identifiers are escaped by the dialect, values never reach the SQL text", () => {

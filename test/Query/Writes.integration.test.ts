@@ -194,7 +194,7 @@ for (const db of testDatabases()) {
           // Row 15,000 repeats the code of the row already there: a unique violation in a later statement.
           const rows = Array.from({ length: 20_000 }, (_, i) => (i === 15_000 ? item(-1) : item(i)))
           const error = yield* Effect.flip(Insert.into(Item).values(rows).exec())
-          expect(error).toMatchObject({ _tag: "SqlError", reason: "unique" })
+          expect(error).toMatchObject({ _tag: "DatabaseError", reason: "unique" })
           expect(yield* countItems).toBe(1)
         })
       )

@@ -8,7 +8,7 @@
 import type * as SqlConnection from "@effect/sql/SqlConnection"
 import { SqlError as DriverError } from "@effect/sql/SqlError"
 import { Cause, Clock, Effect, ExecutionStrategy, Exit, Option, Scope, Stream, type Tracer } from "effect"
-import { classify, fromDriver, type SqlError } from "../../Query/QueryError.js"
+import { classify, type DatabaseError, fromDriver } from "../../Query/QueryError.js"
 import type { Session, TransactionState } from "../../Query/Session.js"
 import { TxError } from "../TxError.js"
 import * as Dialect from "./dialect.js"
@@ -22,7 +22,7 @@ interface Shared {
   readonly connection: SqlConnection.Connection
   readonly end: ReadonlyArray<string>
   /** The database already ended the transaction: a MySQL deadlock victim, or a lost connection. */
-  abortedBy: SqlError | undefined
+  abortedBy: DatabaseError | undefined
   /** Work that must not be committed is in the transaction: the owner's commit rolls back instead. */
   doomedBy: unknown
   savepoints: number
@@ -201,9 +201,9 @@ const event = (frame: Frame, name: string): Effect.Effect<void> =>
     ? Effect.void
     : Effect.flatMap(Clock.currentTimeNanos, (now) => Effect.sync(() => frame.span?.event(name, now)))
 
-const driverFailure = (cause: Cause.Cause<unknown>): SqlError => fromDriver(Cause.squash(cause))
+const driverFailure = (cause: Cause.Cause<unknown>): DatabaseError => fromDriver(Cause.squash(cause))
 
-const sqlFailure = (cause: Cause.Cause<SqlError>): SqlError =>
+const sqlFailure = (cause: Cause.Cause<DatabaseError>): DatabaseError =>
   Option.getOrElse(Cause.failureOption(cause), () => driverFailure(cause))
 
 /**
@@ -489,7 +489,7 @@ const doom = (shared: Shared, cause: unknown) => {
   if (shared.doomedBy === undefined) shared.doomedBy = cause
 }
 
-const undoSavepoint = (frame: Frame): Effect.Effect<void, SqlError> =>
+const undoSavepoint = (frame: Frame): Effect.Effect<void, DatabaseError> =>
   Effect.mapError(
     Effect.zipRight(
       exec(frame.shared.connection, Dialect.rollbackToSavepoint(frame.name)),
@@ -498,7 +498,11 @@ const undoSavepoint = (frame: Frame): Effect.Effect<void, SqlError> =>
     (e) => fromDriver(e)
   )
 
-const rollbackFailed = (frame: Frame, original: Cause.Cause<unknown> | undefined, rollbackCause: SqlError) =>
+const rollbackFailed = (
+  frame: Frame,
+  original: Cause.Cause<unknown> | undefined,
+  rollbackCause: DatabaseError
+) =>
   new TxError({
     reason: "rollback",
     detail:
