@@ -3,7 +3,8 @@
  * database attributes (`db.system.name`, `db.namespace`, `server.address`, `server.port`,
  * `db.operation.name`, `db.collection.name`, `db.query.text`; the text has placeholders, never
  * values). It is the query's only client span: the Executor runs @effect/sql's statements without
- * their own `sql.execute` span. A stream's span lasts until the stream ends. It is a child of whatever span is current, so it nests under the caller's
+ * their own `sql.execute` span inside it (without this middleware, @effect/sql's span remains the
+ * query's one span). A stream's span lasts until the stream ends. It is a child of whatever span is current, so it nests under the caller's
  * span and, inside a transaction, under the transaction's. A failure ends the span with the failing
  * exit (exporters record it as the span's error) and sets `error.type` to the error's tag.
  *
@@ -62,7 +63,11 @@ export const make = (options: Options = {}): Executor.Middleware => {
   return Executor.middleware(
     (next) => (ctx) =>
       Effect.flatMap(FiberRef.get(ctx.session.transaction), (tx) =>
-        next(ctx).pipe(Effect.tapError(errorType), Effect.withSpan(spanName(ctx), spanOptions(ctx, tx)))
+        next(ctx).pipe(
+          Effect.tapError(errorType),
+          Effect.locally(Executor.querySpanOpen, true),
+          Effect.withSpan(spanName(ctx), spanOptions(ctx, tx))
+        )
       ),
     (next) => (ctx) =>
       Stream.unwrap(

@@ -113,7 +113,7 @@ export class Writer {
       const encoded = encode(value)
       if (Either.isLeft(encoded)) {
         throw new QueryBuildError({
-          reason: `Cannot encode value: ${encoded.left.message}`,
+          reason: `Cannot encode value: ${field?.sensitive === true ? "invalid value of a sensitive field (not shown)" : encoded.left.message}`,
           cause: encoded.left
         })
       }
@@ -574,6 +574,22 @@ export interface InsertSpec {
   readonly returning: ReadonlyArray<EntityModel.FieldModel>
 }
 
+const conflictVariable = "@effect_dal_conflicts"
+
+/**
+ * The column a MySQL/MariaDB `onConflictDoNothing().returning()` adds to its RETURNING rows: its
+ * no-op update returns the existing row of a conflict, so the statement counts conflicts in a session
+ * variable (reset by the first row's first value, incremented by the update) and returns the count
+ * with every row; a row where it grew is a conflict, which DO NOTHING must not return.
+ *
+ * @since 0.1.0 @category compilers
+ */
+export const conflictMarker = "effect_dal_conflicts"
+
+/** Whether `spec` is a do-nothing insert with RETURNING on a dialect that has no DO NOTHING. */
+const marksConflicts = (w: Writer, spec: InsertSpec): boolean =>
+  w.dialect.name === "mysql" && spec.node.onConflict?.action._tag === "Nothing" && spec.returning.length > 0
+
 /** The ON CONFLICT / ON DUPLICATE KEY clause of an insert whose root table is in scope. */
 const conflictClause = (w: Writer, spec: InsertSpec, model: EntityModel.EntityModel): string => {
   const conflict = spec.node.onConflict
@@ -604,7 +620,11 @@ const conflictClause = (w: Writer, spec: InsertSpec, model: EntityModel.EntityMo
       // MySQL/MariaDB have no DO NOTHING; a no-op update skips only duplicate keys (INSERT IGNORE would
       // also turn NOT NULL, foreign key and conversion errors into warnings).
       const pk = w.quote((model.primaryKey[0] as EntityModel.FieldModel).column)
-      return ` ON DUPLICATE KEY UPDATE ${action._tag === "Nothing" ? `${pk} = ${pk}` : assignments(w, set)}`
+      if (action._tag === "Update") return ` ON DUPLICATE KEY UPDATE ${assignments(w, set)}`
+      // With RETURNING the no-op update counts the conflicting rows (see `conflictMarker`).
+      return spec.returning.length > 0
+        ? ` ON DUPLICATE KEY UPDATE ${pk} = IF((${conflictVariable} := ${conflictVariable} + 1) > 0, ${pk}, ${pk})`
+        : ` ON DUPLICATE KEY UPDATE ${pk} = ${pk}`
     }
     const keys = action._tag === "Update" && target.length === 0 ? model.primaryKey : target
     const targetSql = keys.length === 0 ? "" : ` (${keys.map((f) => w.quote(f.column)).join(", ")})`
@@ -631,7 +651,13 @@ export const insert = (
     const model = w.addSource(spec.node.into, true)
     let sql = `INSERT INTO ${w.quote(model.table)}`
     const width = spec.columns.length
+    const marked = marksConflicts(w, spec)
     if (width === 0) {
+      if (marked) {
+        throw new QueryBuildError({
+          reason: "onConflictDoNothing().returning() needs at least one column on MySQL/MariaDB"
+        })
+      }
       sql +=
         w.dialect.name === "mysql"
           ? ` () VALUES ${Array.from({ length: spec.rows }, () => "()").join(", ")}`
@@ -641,7 +667,11 @@ export const insert = (
       for (let r = 0, i = 0; r < spec.rows; r++) {
         let tuple = "("
         for (let c = 0; c < width; c++, i++) {
-          tuple += (c === 0 ? "" : ", ") + w.param(spec.values[i], undefined, spec.columns[c])
+          const value = w.param(spec.values[i], undefined, spec.columns[c])
+          tuple +=
+            i === 0 && marked
+              ? `IF((${conflictVariable} := 0) = 0, ${value}, NULL)`
+              : (c === 0 ? "" : ", ") + value
         }
         tuples[r] = `${tuple})`
       }
@@ -649,6 +679,7 @@ export const insert = (
     }
     sql += conflictClause(w, spec, model)
     sql += returningClause(w, spec.returning)
+    if (marked) sql += `, ${conflictVariable} AS ${w.quote(conflictMarker)}`
     return { sql, model }
   })
 

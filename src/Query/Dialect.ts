@@ -5,6 +5,7 @@
  * @since 0.1.0
  */
 import * as Statement from "@effect/sql/Statement"
+import { globalValue } from "effect/GlobalValue"
 import type { LexicalRules } from "./internal/lexer.js"
 
 /** @since 0.1.0 @category models */
@@ -73,7 +74,7 @@ const identity = <A>(a: A) => a
  */
 const memoizedEscape = (q: string): ((identifier: string) => string) => {
   const quote = Statement.defaultEscape(q)
-  const seen = new Map<string, string>()
+  const seen = globalValue(Symbol.for(`effect-dal/Dialect/quoted${q}`), () => new Map<string, string>())
   return (identifier) => {
     let quoted = seen.get(identifier)
     if (quoted === undefined) {

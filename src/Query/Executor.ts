@@ -6,7 +6,8 @@
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import type * as SqlConnection from "@effect/sql/SqlConnection"
-import { Chunk, Context, Effect, Layer, Stream } from "effect"
+import { Chunk, Context, Effect, FiberRef, Layer, Stream } from "effect"
+import { globalValue } from "effect/GlobalValue"
 import type { EntityModel } from "../Schema/EntityModel.js"
 import type { Compiled } from "./Compiler.js"
 import type { Description } from "./Description.js"
@@ -86,10 +87,20 @@ export interface ExecutorService {
 export class Executor extends Context.Tag("effect-dal/Executor")<Executor, ExecutorService>() {}
 
 /**
- * Runs an @effect/sql statement without its own `sql.execute` span: the query's one span is the
- * `Tracing` middleware's, which carries the database attributes.
+ * True inside a span that stands for the query (the `Tracing` middleware's): the statement then runs
+ * without @effect/sql's own `sql.execute` span, so a query makes one client span, not two.
+ *
+ * @since 0.1.0 @category fiber refs
  */
-const untraced = Effect.withTracerEnabled(false)
+export const querySpanOpen: FiberRef.FiberRef<boolean> = globalValue(
+  Symbol.for("effect-dal/Executor/querySpanOpen"),
+  () => FiberRef.unsafeMake(false)
+)
+
+const untraced = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.flatMap(FiberRef.get(querySpanOpen), (open) =>
+    open ? Effect.withTracerEnabled(effect, false) : effect
+  )
 
 /**
  * SQLite's driver runs in safe-integer mode (integers arrive as bigint, so nothing was rounded);
@@ -162,7 +173,9 @@ export const baseStreamHandler = (session: Session.Session): StreamHandler => {
   const execute = baseHandler(session)
   return (ctx) => {
     if (!session.dialect.serverStream) {
-      return Stream.flatMap(Stream.fromEffect(execute(ctx)), (result) => Stream.fromIterable(result.rows))
+      // Like the server-side streams, which read the connection directly: no @effect/sql span of its own.
+      const rows = Effect.locally(execute(ctx), querySpanOpen, true)
+      return Stream.flatMap(Stream.fromEffect(rows), (result) => Stream.fromIterable(result.rows))
     }
     return Stream.mapError(
       Session.runStream(session, (connection) =>

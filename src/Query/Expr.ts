@@ -6,6 +6,7 @@
  * @since 0.1.0
  */
 import type { Schema } from "effect"
+import { globalValue } from "effect/GlobalValue"
 import type { SelectNode } from "./Ast.js"
 
 /** A node of the expression tree; the compiler turns it into SQL. @since 0.1.0 @category nodes */
@@ -194,7 +195,10 @@ export const columnsProxy = <A>(source?: string): Columns<A> => {
 }
 
 /** One proxy per source: column references are immutable, so every builder can share them. */
-const proxies = new Map<string | undefined, Record<string, Expr<unknown>>>()
+const proxies = globalValue(
+  Symbol.for("effect-dal/Expr/proxies"),
+  () => new Map<string | undefined, Record<string, Expr<unknown>>>()
+)
 
 const makeProxy = (source: string | undefined) =>
   new Proxy<Record<string, Expr<unknown>>>(

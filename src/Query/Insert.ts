@@ -17,6 +17,7 @@
  * @since 0.1.0
  */
 import { Effect, Either, type ParseResult, Pipeable, Schema, type SchemaAST } from "effect"
+import { globalValue } from "effect/GlobalValue"
 import * as EntityModel from "../Schema/EntityModel.js"
 import type { EntityRegistryService } from "../Schema/EntityRegistry.js"
 import type { ConflictNode, InsertNode } from "./Ast.js"
@@ -165,7 +166,10 @@ interface FieldCodec {
   readonly encode: (u: unknown) => Either.Either<unknown, ParseResult.ParseError>
 }
 
-const codecs = new WeakMap<EntityModel.EntityModel, ReadonlyArray<FieldCodec>>()
+const codecs = globalValue(
+  Symbol.for("effect-dal/Insert/codecs"),
+  () => new WeakMap<EntityModel.EntityModel, ReadonlyArray<FieldCodec>>()
+)
 
 /**
  * Per-field codecs of a model, made once: each value goes through its field's schema (what
@@ -232,7 +236,8 @@ const runsOf = (node: InsertNode, model: EntityModel.EntityModel): ReadonlyArray
         const encoded = encode(value)
         if (Either.isLeft(encoded)) {
           throw new QueryBuildError({
-            reason: `Row ${r} is not a valid ${model.name}: ${field.field}: ${encoded.left.message}`,
+            // A sensitive field's value may be quoted in the parse message: it is left out.
+            reason: `Row ${r} is not a valid ${model.name}: ${field.field}: ${field.sensitive ? "invalid value (sensitive, not shown)" : encoded.left.message}`,
             cause: encoded.left
           })
         }

@@ -92,7 +92,12 @@ describe("QueryLog", () => {
             .getMulti()
         )
         // LIMIT's value is bound to no field in a statement on an entity with sensitive fields: redacted too.
-        assert.deepStrictEqual(entries[0]?.params, ["ann", QueryLog.redacted, QueryLog.redacted, QueryLog.redacted])
+        assert.deepStrictEqual(entries[0]?.params, [
+          "ann",
+          QueryLog.redacted,
+          QueryLog.redacted,
+          QueryLog.redacted
+        ])
         assert.strictEqual(entries[0]?.rows, 1)
       })
     )
@@ -114,7 +119,10 @@ describe("QueryLog", () => {
       () =>
         Effect.gen(function* () {
           const viaSchema = yield* withEntries(
-            Raw.query(Account, `SELECT * FROM ${table} WHERE password = ? AND id = ?`, ["hunter2", 1]).getMulti()
+            Raw.query(Account, `SELECT * FROM ${table} WHERE password = ? AND id = ?`, [
+              "hunter2",
+              1
+            ]).getMulti()
           )
           assert.deepStrictEqual(viaSchema.entries[0]?.params, [QueryLog.redacted, QueryLog.redacted])
           // No schema given: the text names the table of an entity with sensitive fields.
@@ -123,9 +131,7 @@ describe("QueryLog", () => {
           )
           assert.deepStrictEqual(viaText.entries[0]?.params, [QueryLog.redacted])
           const fragment = yield* withEntries(
-            Select.from(Account)
-              .where(Expr.raw("password = ?", "hunter2"))
-              .getMulti()
+            Select.from(Account).where(Expr.raw("password = ?", "hunter2")).getMulti()
           )
           assert.deepStrictEqual(fragment.entries[0]?.params, [QueryLog.redacted])
           const plain = yield* withEntries(Raw.query("SELECT ? AS x", ["visible"]).getMulti())

@@ -43,7 +43,10 @@ describe("classify", () => {
       sql: "INSERT ..."
     })
     expect(error.unredactedCause).toBe(cause)
-    expect(error.cause).toMatchObject({ errno: 1062, message: "Duplicate entry '<redacted>' for key 'email'" })
+    expect(error.cause).toMatchObject({
+      errno: 1062,
+      message: "Duplicate entry '<redacted>' for key 'email'"
+    })
     for (const rendered of [
       error.message,
       String(error),

@@ -185,7 +185,10 @@ describe("Select compiles to exact SQL and parameters on every dialect", () => {
 
   it("SQLite binds booleans as 0/1; the others bind them as given", () => {
     const q = where(Expr.raw<boolean>("flag = ?", true))
-    expectSql(q, { ...portable(`${base} WHERE (flag = ?)`, [true]), sqlite: [`${base} WHERE (flag = ?)`, [1]] })
+    expectSql(q, {
+      ...portable(`${base} WHERE (flag = ?)`, [true]),
+      sqlite: [`${base} WHERE (flag = ?)`, [1]]
+    })
   })
 
   it("identifiers are escaped by the dialect, values never reach the SQL text", () => {

@@ -62,7 +62,10 @@ class PoolConnection implements Connection {
     return this.run(sql, params, false, true)
   }
   executeValues(sql: string, params: ReadonlyArray<unknown>) {
-    return this.rows(sql, params, true, true) as Effect.Effect<ReadonlyArray<ReadonlyArray<unknown>>, SqlError>
+    return this.rows(sql, params, true, true) as Effect.Effect<
+      ReadonlyArray<ReadonlyArray<unknown>>,
+      SqlError
+    >
   }
   executeUnprepared(
     sql: string,
@@ -113,7 +116,9 @@ class PoolConnection implements Connection {
   }
 }
 
-const make = (options: Options): Effect.Effect<Client.SqlClient, SqlError, Scope.Scope | Reactivity.Reactivity> =>
+const make = (
+  options: Options
+): Effect.Effect<Client.SqlClient, SqlError, Scope.Scope | Reactivity.Reactivity> =>
   Effect.gen(function* () {
     const pool = Mysql.createPool({
       host: options.host,

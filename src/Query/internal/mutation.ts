@@ -11,7 +11,7 @@ import type { EntityModel, EntitySchema } from "../../Schema/EntityModel.js"
 import * as EntityRegistry from "../../Schema/EntityRegistry.js"
 import type { Returning } from "../Ast.js"
 import * as Batch from "../Batch.js"
-import type * as Compiler from "../Compiler.js"
+import * as Compiler from "../Compiler.js"
 import type { Description } from "../Description.js"
 import type { Dialect } from "../Dialect.js"
 import type { ExecResult } from "../ExecResult.js"
@@ -85,10 +85,32 @@ const checkReturning = (session: Session.Session): Effect.Effect<void, QueryErro
         )
   )
 
+/**
+ * RETURNING rows without the ones a do-nothing insert left alone: where the compiler counted
+ * conflicts (`Compiler.conflictMarker`), a row whose count grew was a conflict; the count is dropped.
+ */
+const withoutConflicts = (rows: ReadonlyArray<Row>): ReadonlyArray<Row> => {
+  const first = rows[0]
+  if (first === undefined || !(Compiler.conflictMarker in first)) return rows
+  const kept: Array<Row> = []
+  let conflicts = 0
+  for (const row of rows) {
+    const { [Compiler.conflictMarker]: count, ...rest } = row
+    const n = Number(count)
+    if (n === conflicts) kept.push(rest)
+    conflicts = n
+  }
+  return kept
+}
+
 const outcome = (result: QueryResult): Outcome =>
   result._tag === "Exec"
-    ? { rowsAffected: result.rowsAffected, lastInsertId: result.lastInsertId, rows: result.rows }
-    : { rowsAffected: result.rows.length, lastInsertId: undefined, rows: result.rows }
+    ? {
+        rowsAffected: result.rowsAffected,
+        lastInsertId: result.lastInsertId,
+        rows: withoutConflicts(result.rows)
+      }
+    : { rowsAffected: result.rows.length, lastInsertId: undefined, rows: withoutConflicts(result.rows) }
 
 /**
  * Runs a plan through the Executor: several statements run in the caller's transaction, or in one
