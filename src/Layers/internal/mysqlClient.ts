@@ -79,8 +79,8 @@ class PoolConnection implements Connection {
     sql: string,
     params: ReadonlyArray<unknown>,
     transformRows: (<A extends object>(rows: ReadonlyArray<A>) => ReadonlyArray<A>) | undefined
-  ): Stream.Stream<any, SqlError> {
-    return asyncPauseResume<any, SqlError>((emit) => {
+  ): Stream.Stream<object, SqlError> {
+    return asyncPauseResume<object, SqlError>((emit) => {
       // mysql2's execute has the same row stream as query, over a prepared statement.
       const command = this.conn.execute({ sql, values: params as Array<unknown> }) as unknown as {
         stream: () => NodeJS.ReadableStream & { destroy: () => void }
