@@ -160,32 +160,34 @@ for (const db of testDatabases()) {
           })
       )
 
-      it.effect("RAW writes behind comments, parentheses or a CTE publish their table; unnamed writes publish *", () =>
-        Effect.gen(function* () {
-          const s = yield* session
-          const { events } = yield* capturing(
-            Effect.all([
-              Raw.query(`/* tag */ DELETE FROM ${tags} WHERE id = ?`, [997]).exec(),
-              // MariaDB has no WITH before UPDATE; its own comment syntax instead.
-              Raw.query(
-                db.dialect === "mysql"
-                  ? `# note\n/*! UPDATE */ ${tags} SET name = name WHERE id = ?`
-                  : `-- sqlcommenter\nWITH t AS (SELECT 1 AS one) UPDATE ${tags} SET name = name WHERE id = ?`,
-                [996]
-              ).exec(),
-              Raw.query(`SELECT 'DELETE FROM ${tags}' AS a`).getMulti(),
-              Raw.query(`DROP TABLE IF EXISTS ${tags}_never_created`).exec()
-            ])
-          )
-          assert.deepStrictEqual(
-            events.map((e) => [e.database, e.table, e.type]),
-            [
-              [s.label, tags, "DELETE"],
-              [s.label, tags, "UPDATE"],
-              [s.label, "*", "UPDATE"]
-            ]
-          )
-        })
+      it.effect(
+        "RAW writes behind comments, parentheses or a CTE publish their table; unnamed writes publish *",
+        () =>
+          Effect.gen(function* () {
+            const s = yield* session
+            const { events } = yield* capturing(
+              Effect.all([
+                Raw.query(`/* tag */ DELETE FROM ${tags} WHERE id = ?`, [997]).exec(),
+                // MariaDB has no WITH before UPDATE; its own comment syntax instead.
+                Raw.query(
+                  db.dialect === "mysql"
+                    ? `# note\n/*! UPDATE */ ${tags} SET name = name WHERE id = ?`
+                    : `-- sqlcommenter\nWITH t AS (SELECT 1 AS one) UPDATE ${tags} SET name = name WHERE id = ?`,
+                  [996]
+                ).exec(),
+                Raw.query(`SELECT 'DELETE FROM ${tags}' AS a`).getMulti(),
+                Raw.query(`DROP TABLE IF EXISTS ${tags}_never_created`).exec()
+              ])
+            )
+            assert.deepStrictEqual(
+              events.map((e) => [e.database, e.table, e.type]),
+              [
+                [s.label, tags, "DELETE"],
+                [s.label, tags, "UPDATE"],
+                [s.label, "*", "UPDATE"]
+              ]
+            )
+          })
       )
 
       it.effect("inside a transaction the event waits for COMMIT", () =>

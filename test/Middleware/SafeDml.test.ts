@@ -170,11 +170,14 @@ for (const db of testDatabases()) {
     Effect.acquireRelease(
       Effect.flatMap(SqlClient.SqlClient, (sql) =>
         Effect.zipRight(
-          sql.unsafe(`CREATE TABLE ${guardedTable} (id INT PRIMARY KEY, name VARCHAR(20) NOT NULL, note VARCHAR(20))`),
+          sql.unsafe(
+            `CREATE TABLE ${guardedTable} (id INT PRIMARY KEY, name VARCHAR(20) NOT NULL, note VARCHAR(20))`
+          ),
           sql.unsafe(`INSERT INTO ${guardedTable} VALUES (1, 'a', NULL), (2, 'b', 'x'), (3, 'c', NULL)`)
         )
       ),
-      () => Effect.orDie(Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(`DROP TABLE ${guardedTable}`)))
+      () =>
+        Effect.orDie(Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(`DROP TABLE ${guardedTable}`)))
     )
   )
   const count = Effect.map(Select.from(Row).getMulti(), (all) => all.length)
@@ -202,7 +205,10 @@ for (const db of testDatabases()) {
           ]
           for (const where of constantTrue) {
             const deleted = yield* guarded(SafeDml.make, Delete.from(Row).where(where).exec())
-            const updated = yield* guarded(SafeDml.make, Update.table(Row).set({ name: "z" }).where(where).exec())
+            const updated = yield* guarded(
+              SafeDml.make,
+              Update.table(Row).set({ name: "z" }).where(where).exec()
+            )
             for (const { result, reached } of [deleted, updated]) {
               assert.strictEqual(tagOf(result), "UnsafeDmlError", JSON.stringify(where.node))
               assert.deepStrictEqual(reached, [])

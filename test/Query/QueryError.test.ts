@@ -150,12 +150,12 @@ for (const db of testDatabases()) {
             )
             expect(error).toMatchObject({ _tag: "DatabaseError", reason: "unique" })
             // The program still has the driver's own error; MariaDB's message quotes the value.
-          const unredacted = (error as QueryError.DatabaseError).unredactedCause
-          expect(unredacted).not.toBe((error as QueryError.DatabaseError).cause)
-          if (db.dialect === "mysql") {
-            expect(String((unredacted as { cause: { message: string } }).cause.message)).toContain(email)
-          }
-          const rendered = [
+            const unredacted = (error as QueryError.DatabaseError).unredactedCause
+            expect(unredacted).not.toBe((error as QueryError.DatabaseError).cause)
+            if (db.dialect === "mysql") {
+              expect(String((unredacted as { cause: { message: string } }).cause.message)).toContain(email)
+            }
+            const rendered = [
               error.message,
               String(error),
               JSON.stringify(error),

@@ -297,6 +297,32 @@ for (const db of testDatabases()) {
         })
       )
 
+      it.effect("do-nothing with RETURNING returns only the rows it inserted, never a conflicting one", () =>
+        Effect.gen(function* () {
+          yield* reset
+          yield* Insert.into(User).values(user("a@x.io", 10)).exec()
+          const rows = yield* Insert.into(User)
+            .values([user("b@x.io", 1), user("a@x.io", 99), user("c@x.io", 3), user("a@x.io", 98)])
+            .onConflictDoNothing()
+            .returning("email", "age")
+            .getMulti()
+          expect(rows.map((u) => [u.email, u.age])).toEqual([
+            ["b@x.io", 1],
+            ["c@x.io", 3]
+          ])
+          const none = yield* Effect.flip(
+            Insert.into(User).values(user("a@x.io", 7)).onConflictDoNothing().returning().get()
+          )
+          expect(none).toMatchObject({ _tag: "NoRowsError" })
+          const stored = yield* Select.from(User).orderBy("email").getMulti()
+          expect(stored.map((u) => [u.email, u.age])).toEqual([
+            ["a@x.io", 10],
+            ["b@x.io", 1],
+            ["c@x.io", 3]
+          ])
+        })
+      )
+
       it.effect("insert returning yields the written rows with their generated keys", () =>
         Effect.gen(function* () {
           yield* reset
