@@ -223,7 +223,7 @@ const permanentTags: ReadonlySet<unknown> = new Set([
 ])
 
 /**
- * The default test of a store error that retrying cannot fix: an `SqlError` for a unique, foreign-key
+ * The default test of a store error that retrying cannot fix: a `DatabaseError` for a unique, foreign-key
  * or not-null violation or a syntax error, and the errors of a value that cannot be turned into a
  * statement (`QueryBuildError`, `InvalidEntityError`, `UnknownFieldError`, `UnsafeDmlError`, a Schema
  * `ParseError`). Anything else (connection, deadlock, lock timeout, `other`) may pass and is retried.
@@ -233,7 +233,7 @@ const permanentTags: ReadonlySet<unknown> = new Set([
  */
 export const isPermanent = (error: unknown): boolean => {
   if (typeof error !== "object" || error === null || !("_tag" in error)) return false
-  if (error._tag === "SqlError") return "reason" in error && permanentSqlReasons.has(error.reason)
+  if (error._tag === "DatabaseError") return "reason" in error && permanentSqlReasons.has(error.reason)
   return permanentTags.has(error._tag)
 }
 
