@@ -9,8 +9,8 @@
  *   `SET STATEMENT max_statement_time=<seconds> FOR <statement>` (detected once per client with
  *   `SELECT VERSION()`); the server stops it, frees the connection, and a transaction's ROLLBACK is
  *   not left queued behind it. The rewritten SQL is what inner middleware and the database see.
- *   Applies to SELECT, INSERT, UPDATE and DELETE (RAW: by its first keyword; of a multi-statement
- *   RAW text only the first statement is bounded).
+ *   Applies to SELECT, INSERT, UPDATE and DELETE (RAW: by its described operation, read past
+ *   comments and `WITH`).
  * - MySQL (not MariaDB): no server-side bound; after the timeout the statement runs on until it
  *   ends, holding its connection.
  * - SQLite: statements run synchronously on the Node thread; a timeout cannot cut one short.
@@ -92,8 +92,8 @@ const bounded = (ctx: Executor.QueryContext, duration: Duration.Duration): Execu
 
 /** DML and SELECT only (RAW: by first keyword), and never twice (an outer Timeout already bounded it). */
 const boundable = (ctx: Executor.QueryContext) =>
-  ctx.type === "RAW"
-    ? /^\s*(SELECT|INSERT|UPDATE|DELETE|REPLACE)\b/i.test(ctx.statement.sql)
+  ctx.description._tag === "Raw"
+    ? ["SELECT", "INSERT", "UPDATE", "DELETE", "REPLACE"].includes(ctx.description.operation)
     : !/^\s*SET\s+STATEMENT\b/i.test(ctx.statement.sql)
 
 const serverBounded = (ctx: Executor.QueryContext, duration: Duration.Duration) =>
