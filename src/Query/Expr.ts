@@ -215,7 +215,7 @@ const makeProxy = (source: string | undefined) =>
     }
   )
 
-/** The notes' `C("age").gt(18)` style, typed by the entity, with `C.field(name)` for run-time names. @since 0.1.0 @category models */
+/** The `C("age").gt(18)` style, typed by the entity, with `C.field(name)` for run-time names. @since 0.1.0 @category models */
 export interface ColumnFn<A> {
   <K extends keyof A & string>(field: K): Expr<A[K]>
   /** A column named at run time; validated against the entity when the query compiles (`UnknownFieldError`). */

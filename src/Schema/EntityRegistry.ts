@@ -1,6 +1,6 @@
 /**
- * The per-database cache of entity models. A database layer owns one registry (the isolation unit,
- * as in the notes): the same schema may map to other table or column names in another database.
+ * The per-database cache of entity models. A database layer owns one registry (a database is the
+ * isolation unit): the same schema may map to other table or column names in another database.
  *
  * @since 0.1.0
  */
