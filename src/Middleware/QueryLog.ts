@@ -69,7 +69,14 @@ const entryOf = (
   tx: string | undefined
 ): Entry => {
   const { ctx, exit, duration } = outcome
-  const base = { type: ctx.type, table: ctx.table, sql: ctx.statement.sql, params, duration, transaction: tx }
+  const base = {
+    type: ctx.type,
+    table: ctx.table,
+    sql: Executor.displaySql(ctx),
+    params,
+    duration,
+    transaction: tx
+  }
   if (Exit.isSuccess(exit)) {
     const result = exit.value
     return {

@@ -52,7 +52,7 @@ export const make = (options: Options = {}): Executor.Middleware => {
       ...ctx.session.attributes,
       "db.system.name": options.systemName ?? systemName(ctx),
       "db.operation.name": operationName(ctx),
-      "db.query.text": ctx.statement.sql
+      "db.query.text": Executor.displaySql(ctx)
     }
     if (ctx.table !== "") attributes["db.collection.name"] = ctx.table
     if (Option.isSome(tx)) attributes[transactionAttribute] = tx.value.id

@@ -41,6 +41,11 @@ export interface Compiled {
    * field (a raw fragment's) may hold one of its values, and is redacted like them.
    */
   readonly sensitive?: true
+  /**
+   * The SQL as logs, spans and errors show it, when it differs from `sql`: a raw statement touching
+   * an entity with a sensitive field shows its literals as `?` (`Executor.displaySql`).
+   */
+  readonly display?: string
 }
 
 /** What compiling can fail with. @since 0.1.0 @category errors */

@@ -361,8 +361,7 @@ export const isAtomic = (text: string, dialect: Dialect): boolean => {
   } catch {
     return false
   }
-  // The lexer emits no token for a number.
-  if (tokens.length === 0) return /^\s*\d+(?:\.\d+)?\s*$/.test(text)
+  if (tokens.length === 0) return false
   if (tokens.length === 1) return tokens[0]?._tag !== "Punct" && !isWord(tokens[0], ...prefixOperators)
   // NOT(x) = y would read as NOT ((x) = y): a prefix operator is not a call.
   if (isWord(tokens[0], ...prefixOperators)) return false
@@ -381,4 +380,29 @@ export const isAtomic = (text: string, dialect: Dialect): boolean => {
   if (!isPunct(last, ")") || last.depth !== 0) return false
   // The call's closing parenthesis is the first to come back to depth 0.
   return tokens.slice(i + 1, -1).every((t) => t.depth > 0)
+}
+
+/**
+ * Raw SQL text with its literals (strings, numbers) replaced by `?`: what logs, spans and errors show
+ * of a raw statement that touches an entity with a sensitive field, whose literals may be its values.
+ * Text the lexer cannot read is replaced whole.
+ *
+ * @since 0.1.0 @category redaction
+ */
+export const withoutLiterals = (text: string, dialect: Dialect): string => {
+  let tokens: ReadonlyArray<Token>
+  try {
+    tokens = tokenize(text, dialect.lexical)
+  } catch {
+    return "<unreadable SQL redacted>"
+  }
+  let out = ""
+  let from = 0
+  for (const t of tokens) {
+    // `$1` is a PostgreSQL parameter, not a literal.
+    if (t._tag !== "String" && (t._tag !== "Number" || text[t.start - 1] === "$")) continue
+    out += `${text.slice(from, t.start)}?`
+    from = t.end
+  }
+  return out + text.slice(from)
 }

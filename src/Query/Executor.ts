@@ -35,6 +35,14 @@ export interface QueryContext {
   readonly session: Session.Session
 }
 
+/**
+ * The SQL text to show in logs, spans and errors: the statement's, or its redacted form when it has
+ * one (`Compiled.display`). Builders bind every value, so their text holds none.
+ *
+ * @since 0.1.0 @category accessors
+ */
+export const displaySql = (ctx: QueryContext): string => ctx.statement.display ?? ctx.statement.sql
+
 /** @since 0.1.0 @category models */
 export type QueryResult =
   | { readonly _tag: "Rows"; readonly rows: ReadonlyArray<Row> }
@@ -133,7 +141,7 @@ export const baseHandler = (session: Session.Session): Handler => {
       : effect
   return (ctx) => {
     const statement = session.sql.unsafe<Row>(ctx.statement.sql, ctx.statement.params)
-    const onFailure = (e: unknown) => fromDriver(e, ctx.statement.sql)
+    const onFailure = (e: unknown) => fromDriver(e, displaySql(ctx))
     return Session.run(
       session,
       untraced(
@@ -181,7 +189,7 @@ export const baseStreamHandler = (session: Session.Session): StreamHandler => {
       Session.runStream(session, (connection) =>
         connection.executeStream(ctx.statement.sql, ctx.statement.params, undefined)
       ),
-      (e) => fromDriver(e, ctx.statement.sql)
+      (e) => fromDriver(e, displaySql(ctx))
     )
   }
 }

@@ -18,7 +18,7 @@ import { Effect, Either, ParseResult, Pipeable, Schema } from "effect"
 import type { EntityModel } from "../Schema/EntityModel.js"
 import type { EntityRegistryService } from "../Schema/EntityRegistry.js"
 import * as Compiler from "./Compiler.js"
-import { describeRaw, type RawText } from "./Description.js"
+import { describeRaw, type RawText, withoutLiterals } from "./Description.js"
 import type { Dialect } from "./Dialect.js"
 import type { ExecResult } from "./ExecResult.js"
 import { Executor, type ExecutorService, type QueryResult, type Row } from "./Executor.js"
@@ -137,7 +137,9 @@ export class RawBuilder<A> implements Pipeable.Pipeable {
       for (const table of registry.sensitiveTables()) {
         if (mentions(sql, table)) w.sensitive = true
       }
-      return { statement: Compiler.statement(w, sql), description }
+      const statement = Compiler.statement(w, sql)
+      const display = w.sensitive ? withoutLiterals(sql, dialect) : sql
+      return { statement: display === sql ? statement : { ...statement, display }, description }
     })
   }
 

@@ -134,6 +134,11 @@ describe("QueryLog", () => {
             Select.from(Account).where(Expr.raw("password = ?", "hunter2")).getMulti()
           )
           assert.deepStrictEqual(fragment.entries[0]?.params, [QueryLog.redacted])
+          // A literal written into the text of such a statement is shown as ?.
+          const literal = yield* withEntries(
+            Raw.query(`SELECT id FROM ${table} WHERE password = 'hunter2' AND id > 0`).getMulti()
+          )
+          assert.strictEqual(literal.entries[0]?.sql, `SELECT id FROM ${table} WHERE password = ? AND id > ?`)
           const plain = yield* withEntries(Raw.query("SELECT ? AS x", ["visible"]).getMulti())
           assert.deepStrictEqual(plain.entries[0]?.params, ["visible"])
         })

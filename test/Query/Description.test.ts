@@ -143,6 +143,17 @@ describe("describeRaw reads what raw SQL text writes, past comments, strings and
   })
 })
 
+describe("withoutLiterals", () => {
+  it("replaces strings and numbers, not names, placeholders or PostgreSQL parameters", () => {
+    expect(
+      Description.withoutLiterals("SELECT a1 FROM t WHERE e = 'x''y' AND n = 42 AND p = ?", Dialect.mysql)
+    ).toBe("SELECT a1 FROM t WHERE e = ? AND n = ? AND p = ?")
+    expect(Description.withoutLiterals("SELECT $$ s $$, E'\\'', $1 FROM t", Dialect.pg)).toBe(
+      "SELECT ?, ?, $1 FROM t"
+    )
+  })
+})
+
 describe("placeholders and atomic operands", () => {
   it("finds ? outside strings and comments only", () => {
     for (const dialect of all) {

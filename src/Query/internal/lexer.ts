@@ -26,7 +26,8 @@ export interface LexicalRules {
 export type Token =
   | { readonly _tag: "Word"; readonly upper: string; readonly start: number; readonly depth: number }
   | { readonly _tag: "Quoted"; readonly name: string; readonly start: number; readonly depth: number }
-  | { readonly _tag: "String"; readonly start: number; readonly depth: number }
+  | { readonly _tag: "String"; readonly start: number; readonly end: number; readonly depth: number }
+  | { readonly _tag: "Number"; readonly start: number; readonly end: number; readonly depth: number }
   | { readonly _tag: "Placeholder"; readonly start: number; readonly depth: number }
   | { readonly _tag: "Punct"; readonly char: string; readonly start: number; readonly depth: number }
 
@@ -116,13 +117,15 @@ export const tokenize = (text: string, rules: LexicalRules): ReadonlyArray<Token
       continue
     }
     if (c === "'") {
-      tokens.push({ _tag: "String", start: i, depth })
-      i = quoted("'", i + 1, rules.backslashEscapes)
+      const end = quoted("'", i + 1, rules.backslashEscapes)
+      tokens.push({ _tag: "String", start: i, end, depth })
+      i = end
       continue
     }
     if (rules.dollarQuotes && (c === "E" || c === "e") && next === "'") {
-      tokens.push({ _tag: "String", start: i, depth })
-      i = quoted("'", i + 2, true)
+      const end = quoted("'", i + 2, true)
+      tokens.push({ _tag: "String", start: i, end, depth })
+      i = end
       continue
     }
     if (rules.dollarQuotes && c === "$") {
@@ -130,7 +133,7 @@ export const tokenize = (text: string, rules: LexicalRules): ReadonlyArray<Token
       if (tag !== null) {
         const end = text.indexOf(tag[0], i + tag[0].length)
         if (end === -1) throw new LexError("unterminated dollar-quoted string")
-        tokens.push({ _tag: "String", start: i, depth })
+        tokens.push({ _tag: "String", start: i, end: end + tag[0].length, depth })
         i = end + tag[0].length
         continue
       }
@@ -160,6 +163,7 @@ export const tokenize = (text: string, rules: LexicalRules): ReadonlyArray<Token
     if (/[0-9]/.test(c)) {
       let j = i + 1
       while (j < n && /[0-9A-Za-z_.]/.test(text[j] as string)) j++
+      tokens.push({ _tag: "Number", start: i, end: j, depth })
       i = j
       continue
     }
