@@ -406,3 +406,33 @@ export const withoutLiterals = (text: string, dialect: Dialect): string => {
   }
   return out + text.slice(from)
 }
+
+/**
+ * Splits raw SQL text into its statements at top-level semicolons (not those in strings or
+ * comments); empty statements are dropped. Fails with `QueryBuildError` when the text cannot be read.
+ *
+ * @since 0.1.0 @category constructors
+ */
+export const splitStatements = (text: string, dialect: Dialect): ReadonlyArray<string> => {
+  let tokens: ReadonlyArray<Token>
+  try {
+    tokens = tokenize(text, dialect.lexical)
+  } catch (e) {
+    if (e instanceof LexError) throw new QueryBuildError({ reason: `Raw SQL cannot be read: ${e.reason}` })
+    throw e
+  }
+  const out: Array<string> = []
+  let from = 0
+  let tokensSince = 0
+  for (const t of [...tokens, undefined]) {
+    if (t !== undefined && !(isPunct(t, ";") && t.depth === 0)) {
+      tokensSince++
+      continue
+    }
+    const end = t === undefined ? text.length : t.start
+    if (tokensSince > 0) out.push(text.slice(from, end).trim())
+    from = end + 1
+    tokensSince = 0
+  }
+  return out
+}

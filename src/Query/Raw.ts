@@ -17,8 +17,9 @@
 import { Effect, Either, ParseResult, Pipeable, Schema } from "effect"
 import type { EntityModel } from "../Schema/EntityModel.js"
 import type { EntityRegistryService } from "../Schema/EntityRegistry.js"
+import * as Batch from "./Batch.js"
 import * as Compiler from "./Compiler.js"
-import { describeRaw, type RawText, withoutLiterals } from "./Description.js"
+import { describeRaw, type RawText, splitStatements, withoutLiterals } from "./Description.js"
 import type { Dialect } from "./Dialect.js"
 import type { ExecResult } from "./ExecResult.js"
 import { Executor, type ExecutorService, type QueryResult, type Row } from "./Executor.js"
@@ -127,7 +128,7 @@ export class RawBuilder<A> implements Pipeable.Pipeable {
       const description = describeRaw(sql, dialect)
       if (description.statements > 1) {
         throw new QueryBuildError({
-          reason: `Raw SQL holds ${description.statements} statements; multi-statement execution is off: run each in its own call`
+          reason: `Raw SQL holds ${description.statements} statements; multi-statement execution is off: run each in its own call, or use Raw.script`
         })
       }
       if (this.schema !== undefined) {
@@ -294,3 +295,27 @@ export function sql(
   return (strings, ...values) =>
     new RawBuilder({ _tag: "Template", strings: [...strings], args: values }, first, decode)
 }
+
+/**
+ * Several statements of raw SQL, asked for explicitly (a migration, a seed): the text is split at
+ * top-level semicolons by the lexer (not those in strings or comments) and each statement runs on its
+ * own through the Executor, so every middleware sees every statement, in the fiber's transaction or
+ * in one of its own (all or nothing where the database allows: MySQL/MariaDB commit implicitly
+ * around DDL). It takes no values: bind them with one `Raw.query` per statement. Nothing ever sends
+ * several statements to the database in one call. Returns the statements' counts in order.
+ *
+ * @example
+ * const migrate = Raw.script("CREATE TABLE a (id INT); CREATE TABLE b (id INT)")
+ * @since 0.1.0 @category constructors
+ */
+export const script = (text: string): Effect.Effect<ReadonlyArray<ExecResult>, RawError, Executor> =>
+  Effect.flatMap(Executor, (ex) =>
+    Effect.flatMap(
+      Compiler.run(() => splitStatements(text, ex.session.dialect)),
+      (statements) =>
+        Batch.atomically(
+          ex.session,
+          Effect.forEach(statements, (statement) => query(statement).exec())
+        )
+    )
+  )

@@ -143,6 +143,14 @@ describe("describeRaw reads what raw SQL text writes, past comments, strings and
   })
 })
 
+describe("splitStatements", () => {
+  it("splits at top-level semicolons only and drops empty statements", () => {
+    expect(
+      Description.splitStatements("SELECT ';'; -- x; y\n UPDATE t SET a = 1;; /* ; */", Dialect.pg)
+    ).toEqual(["SELECT ';'", "-- x; y\n UPDATE t SET a = 1"])
+  })
+})
+
 describe("withoutLiterals", () => {
   it("replaces strings and numbers, not names, placeholders or PostgreSQL parameters", () => {
     expect(

@@ -138,6 +138,36 @@ for (const db of testDatabases()) {
         })
       )
 
+      it.effect("Raw.script runs each statement on its own, through the middleware, all or nothing", () =>
+        Effect.gen(function* () {
+          const results = yield* Raw.script(
+            `INSERT INTO ${table} (id, name) VALUES (20, 'semi;colon'); -- a comment; with semicolons\n` +
+              `UPDATE ${table} SET name = 'x;y' WHERE id = 20;;`
+          )
+          expect(results.map((r) => r.rowsAffected)).toEqual([1, 1])
+          expect(
+            (yield* Select.from(Item)
+              .where((i) => i.id.eq(20))
+              .get()).name
+          ).toBe("x;y")
+          // noDelete sees the second statement: the script fails and the first is undone.
+          const refused = yield* Effect.flip(
+            Raw.script(
+              `INSERT INTO ${table} (id, name) VALUES (21, 'n'); DELETE FROM ${table} WHERE id = 20`
+            ).pipe(Executor.withMiddleware(SafeDml.noDelete))
+          )
+          expect(refused).toMatchObject({ _tag: "UnsafeDmlError" })
+          expect(
+            yield* Select.from(Item)
+              .where((i) => i.id.in([20, 21]))
+              .getMulti()
+          ).toHaveLength(1)
+          yield* Delete.from(Item)
+            .where((i) => i.id.eq(20))
+            .exec()
+        })
+      )
+
       it.effect(
         "hostile values are bound by the server on every path: get, getMulti, stream, exec, Raw",
         () =>
