@@ -82,22 +82,13 @@ const stoppedByServer = (e: unknown): boolean =>
   (fieldIn(e.cause, "errno") === 1969 ||
     (fieldIn(e.cause, "code") === "57014" && /statement timeout/i.test(e.detail)))
 
-/** Whether each SqlClient's server is MariaDB, asked once per client. */
-const mariadb = globalValue("effect-dal/Middleware/Timeout/mariadb", () => new WeakMap<object, boolean>())
-
-const isMariaDb = (ctx: Executor.QueryContext): Effect.Effect<boolean> => {
-  const known = mariadb.get(ctx.session.sql)
-  if (known !== undefined) return Effect.succeed(known)
-  return Session.run(
-    ctx.session,
-    ctx.session.sql.unsafe<{ readonly v: unknown }>("SELECT VERSION() AS v")
-  ).pipe(
-    Effect.map((rows) => String(rows[0]?.v ?? "").includes("MariaDB")),
-    Effect.tap((is) => Effect.sync(() => mariadb.set(ctx.session.sql, is))),
-    // Unknown is treated as "not MariaDB": the client-side timeout still applies.
-    Effect.orElseSucceed(() => false)
+/** Whether the session's server is MariaDB: the session's one probe of server facts (`Session.server`). */
+const isMariaDb = (ctx: Executor.QueryContext): Effect.Effect<boolean> =>
+  // Unknown is treated as "not MariaDB": the client-side timeout still applies.
+  Effect.orElseSucceed(
+    Effect.map(Session.server(ctx.session), (server) => server.mariadb),
+    () => false
   )
-}
 
 /** DML and SELECT only (RAW: by its described operation), and never twice (an outer Timeout already bounded it). */
 const boundable = (ctx: Executor.QueryContext) =>

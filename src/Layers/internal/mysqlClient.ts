@@ -6,6 +6,9 @@
  * with multiple statements off, and every statement with values runs as a prepared statement
  * (`execute`, streams included), so the server binds them. Only statements without values
  * (`BEGIN`, `COMMIT`...) may use the text protocol, and they are sent without interpolation.
+ * @effect/sql's own `unprepared` text with values and several statements (its `Model.makeRepository`
+ * inserts with `INSERT ...; SELECT ... LAST_INSERT_ID()`) runs statement by statement on one
+ * connection, each prepared with its own share of the values: the same results, nothing interpolated.
  *
  * @internal
  */
@@ -17,6 +20,8 @@ import { asyncPauseResume } from "@effect/sql/SqlStream"
 import { MysqlClient } from "@effect/sql-mysql2"
 import { Duration, Effect, Layer, Redacted, type Scope, type Stream } from "effect"
 import * as Mysql from "mysql2"
+import { placeholders, splitStatements } from "../../Query/Description.js"
+import * as Dialect from "../../Query/Dialect.js"
 
 /** @internal */
 export interface Options {
@@ -31,7 +36,50 @@ export interface Options {
 const fail = (message: string) => (cause: unknown) => new SqlError({ cause, message })
 
 class PoolConnection implements Connection {
-  constructor(private readonly conn: Mysql.Pool | Mysql.PoolConnection) {}
+  constructor(
+    private readonly conn: Mysql.Pool | Mysql.PoolConnection,
+    /** The pool itself: statements that must share a connection reserve one first. */
+    private readonly pool: Mysql.Pool | undefined
+  ) {}
+
+  /** Runs `f` on one connection: this one, or one reserved from the pool for the duration. */
+  private onOneConnection<A>(f: (connection: PoolConnection) => Effect.Effect<A, SqlError>) {
+    const pool = this.pool
+    if (pool === undefined) return f(this)
+    return Effect.acquireUseRelease(
+      Effect.async<Mysql.PoolConnection, SqlError>((resume) => {
+        pool.getConnection((cause, conn) =>
+          resume(cause ? Effect.fail(fail("Failed to acquire connection")(cause)) : Effect.succeed(conn))
+        )
+      }),
+      (conn) => f(new PoolConnection(conn, undefined)),
+      (conn) => Effect.sync(() => conn.release())
+    )
+  }
+
+  /** Text with values: one prepared statement, or several in order on one connection, each bound by the server. */
+  private statements(
+    sql: string,
+    params: ReadonlyArray<unknown>
+  ): Effect.Effect<ReadonlyArray<object>, SqlError> {
+    let parts: ReadonlyArray<string>
+    try {
+      parts = splitStatements(sql, Dialect.mysql)
+    } catch (cause) {
+      return Effect.fail(fail("Failed to read statement")(cause))
+    }
+    if (parts.length <= 1) return this.rows(sql, params, false, true)
+    return this.onOneConnection((connection) => {
+      let offset = 0
+      // Like mysql2's answer to a multi-statement query: one result (a header or rows) per statement.
+      return Effect.forEach(parts, (part) => {
+        const count = placeholders(part, Dialect.mysql).length
+        const values = params.slice(offset, offset + count)
+        offset += count
+        return Effect.map(connection.run(part, values, false, true), (result) => result as object)
+      })
+    })
+  }
 
   private run(sql: string, params: ReadonlyArray<unknown>, rowsAsArray: boolean, prepared: boolean) {
     return Effect.async<unknown, SqlError>((resume) => {
@@ -72,8 +120,10 @@ class PoolConnection implements Connection {
     params: ReadonlyArray<unknown>,
     transformRows: (<A extends object>(rows: ReadonlyArray<A>) => ReadonlyArray<A>) | undefined
   ) {
-    const rows = this.rows(sql, params, false, false)
-    return transformRows ? Effect.map(rows, transformRows) : rows
+    const rows: Effect.Effect<ReadonlyArray<object>, SqlError> = params.length === 0
+      ? this.rows(sql, params, false, false)
+      : this.statements(sql, params)
+    return transformRows ? Effect.map(rows, (r) => transformRows(r)) : rows
   }
   executeStream(
     sql: string,
@@ -153,8 +203,8 @@ const make = (
       (conn) => Effect.sync(() => conn.release())
     )
     return yield* Client.make({
-      acquirer: Effect.succeed(new PoolConnection(pool)),
-      transactionAcquirer: Effect.map(acquire, (conn) => new PoolConnection(conn)),
+      acquirer: Effect.succeed(new PoolConnection(pool, pool)),
+      transactionAcquirer: Effect.map(acquire, (conn) => new PoolConnection(conn, undefined)),
       compiler: MysqlClient.makeCompiler(),
       spanAttributes: [
         ["db.system.name", "mysql"],
