@@ -228,6 +228,32 @@ for (const db of testDatabases()) {
             expect(yield* victimExists).toBe(true)
           })
       )
+
+      // Defined for MariaDB only: its driver is the one that could interpolate on the client.
+      if (db.dialect === "mysql") {
+        it.effect(
+          "the database's SqlClient never runs two statements in one call on MariaDB, prepared or not",
+          () =>
+            Effect.gen(function* () {
+              const sql = yield* SqlClient.SqlClient
+              const two = `SELECT 1 AS one; DROP TABLE ${victim}`
+              for (const attempt of [
+                sql.unsafe(two).raw,
+                sql.unsafe(two).unprepared,
+                sql.unsafe(two).withoutTransform
+              ]) {
+                expect(Exit.isFailure(yield* Effect.exit(attempt))).toBe(true)
+              }
+              // Unprepared text with values (what @effect/sql's Model sends): each statement bound by the server.
+              const results = yield* sql.unsafe("SELECT ? AS a; SELECT ? AS b", [
+                `x'; DROP TABLE ${victim}; -- `,
+                2
+              ]).unprepared
+              expect(results[1]).toEqual([{ b: 2 }])
+              expect(yield* victimExists).toBe(true)
+            })
+        )
+      }
     })
   })
 }
