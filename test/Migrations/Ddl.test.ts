@@ -52,8 +52,7 @@ class Player extends Schema.Class<Player>("Player")(
 describe("DDL per dialect", () => {
   it("CREATE TABLE in foreign-key order with every derived type, on MySQL/MariaDB", () => {
     expect(createSql([Player, Team], "mysql")).toEqual([
-      "CREATE TABLE `teams` (\n  `id` INT NOT NULL AUTO_INCREMENT,\n  `name` VARCHAR(40) NOT NULL,\n  PRIMARY KEY (`id`)\n) DEFAULT CHARACTER SET utf8mb4",
-      "CREATE UNIQUE INDEX `uq_teams_name` ON `teams` (`name`)",
+      "CREATE TABLE `teams` (\n  `id` INT NOT NULL AUTO_INCREMENT,\n  `name` VARCHAR(40) NOT NULL,\n  PRIMARY KEY (`id`),\n  UNIQUE INDEX `uq_teams_name` (`name`)\n) DEFAULT CHARACTER SET utf8mb4",
       "CREATE TABLE `players` (\n" +
         "  `id` INT NOT NULL AUTO_INCREMENT,\n" +
         "  `team_id` INT NOT NULL,\n" +
@@ -71,9 +70,9 @@ describe("DDL per dialect", () => {
         "  `nickname` TEXT,\n" +
         "  `country` CHAR(2),\n" +
         "  PRIMARY KEY (`id`),\n" +
+        "  UNIQUE INDEX `uq_players_team_id_nick` (`team_id`, `nick`),\n" +
         "  CONSTRAINT `fk_players_team_id` FOREIGN KEY (`team_id`) REFERENCES `teams` (`id`) ON DELETE CASCADE ON UPDATE NO ACTION\n" +
-        ") DEFAULT CHARACTER SET utf8mb4",
-      "CREATE UNIQUE INDEX `uq_players_team_id_nick` ON `players` (`team_id`, `nick`)"
+        ") DEFAULT CHARACTER SET utf8mb4"
     ])
   })
 

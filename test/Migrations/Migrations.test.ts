@@ -74,6 +74,8 @@ for (const db of testDatabases()) {
             // Child first: createTables orders by foreign key.
             yield* Migrations.createTables([Child, Parent])
             expect(yield* Migrations.diff([Parent, Child])).toEqual([])
+            // Again with ifNotExists: the tables and their indexes are left as they are.
+            yield* Migrations.createTables([Child, Parent], { ifNotExists: true })
             const live = yield* Migrations.introspect
             const child = live.find((t) => t.name === children)
             expect(
