@@ -9,9 +9,9 @@
 
 import * as path from "node:path"
 import { pathToFileURL } from "node:url"
-import { Args, Command, Options } from "@effect/cli"
+import { Args, Command, Options, ValidationError } from "@effect/cli"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
-import { Config, Console, Effect, Either, Redacted, Schema } from "effect"
+import { Cause, Config, Console, Effect, Either, Option, Redacted, Schema } from "effect"
 import * as Database from "../Layers/Database.js"
 import type { DialectName } from "../Query/Dialect.js"
 import { Executor } from "../Query/Executor.js"
@@ -201,9 +201,25 @@ const migrate = Command.make("migrate").pipe(
 /** The whole command line. @since 0.1.0 @category commands */
 export const command = Command.make("effect-dal").pipe(Command.withSubcommands([migrate]))
 
-/** Runs the command line on `argv` (as `process.argv`). @since 0.1.0 @category running */
+/**
+ * What a failure prints: the message of an expected error (a refused destructive step, a pending
+ * migration, a database error...), the whole cause for a defect. A usage error was already printed
+ * with the help by @effect/cli.
+ */
+const report = (cause: Cause.Cause<unknown>): Effect.Effect<void> => {
+  const failure = Cause.failureOption(cause)
+  if (Option.isSome(failure) && ValidationError.isValidationError(failure.value)) return Effect.void
+  return Console.error(
+    Option.isSome(failure) && failure.value instanceof Error
+      ? `effect-dal: ${failure.value.message}`
+      : `effect-dal: ${Cause.pretty(cause)}`
+  )
+}
+
+/** Runs the command line on `argv` (as `process.argv`); a failure exits with code 1. @since 0.1.0 @category running */
 export const main = (argv: ReadonlyArray<string>): void =>
   Command.run(command, { name: "effect-dal", version: "0.1.0" })(argv).pipe(
+    Effect.tapErrorCause(report),
     Effect.provide(NodeContext.layer),
-    NodeRuntime.runMain
+    NodeRuntime.runMain({ disableErrorReporting: true })
   )
