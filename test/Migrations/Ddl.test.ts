@@ -122,11 +122,27 @@ describe("DDL per dialect", () => {
     }
   })
 
+  it("accepts contained expressions", () => {
+    const ok = Schema.Struct({
+      id: Schema.Number,
+      a: Schema.String.pipe(Entity.defaultSql("lower('A(B')")),
+      b: Schema.Number.pipe(Entity.defaultSql("(1 + 2) * 3"))
+    }).annotations({ [Entity.TableId]: "t" })
+    const columns = spec(ok, "pg").columns.map((c) => c.default)
+    expect(columns).toEqual([undefined, "(lower('A(B'))", "((1 + 2) * 3)"])
+  })
+
   it("refuses annotations that could carry SQL", () => {
     const bad: ReadonlyArray<Schema.Schema.AnyNoContext> = [
       Schema.Struct({ id: Schema.Number, a: Schema.String.pipe(Entity.columnType("TEXT; DROP TABLE x")) }),
       Schema.Struct({ id: Schema.Number, a: Schema.String.pipe(Entity.defaultSql("1); DROP TABLE x; --")) }),
       Schema.Struct({ id: Schema.Number, a: Schema.String.pipe(Entity.defaultSql("1 /* x */")) }),
+      Schema.Struct({
+        id: Schema.Number,
+        a: Schema.String.pipe(Entity.defaultSql("1), evil INT, b INT DEFAULT (1"))
+      }),
+      Schema.Struct({ id: Schema.Number, a: Schema.String.pipe(Entity.defaultSql("'a'), evil INT")) }),
+      Schema.Struct({ id: Schema.Number, a: Schema.String.pipe(Entity.defaultSql("'a\\'), x INT, y (''")) }),
       Schema.Struct({ id: Schema.Number, a: Schema.Number.pipe(Entity.default(Number.NaN)) })
     ]
     for (const schema of bad) {
