@@ -270,6 +270,17 @@ export const make = <A, I>(
     const ddl = fieldDdl(annotations)
     if (typeof ddl === "string")
       return Either.left(new InvalidEntityError({ entity: name, field, reason: ddl }))
+    const literal = ddl.default?._tag === "Literal" ? ddl.default.value : null
+    // A literal default is stored as is: it must be a value the column holds (the field's encoded form).
+    if (literal !== null && !Schema.is(Schema.make(SchemaAST.encodedAST(fieldType(def))))(literal)) {
+      return Either.left(
+        new InvalidEntityError({
+          entity: name,
+          field,
+          reason: `default ${String(literal)} is not a value of the field`
+        })
+      )
+    }
     const annotatedColumn = annotations[Entity.ColumnId]
     const column =
       overrides.columns?.[field] ?? (typeof annotatedColumn === "string" ? annotatedColumn : snakeCase(field))

@@ -41,7 +41,7 @@ class Player extends Schema.Class<Player>("Player")(
     born: Schema.Date,
     seen: Schema.DateTimeUtc.pipe(Entity.defaultNow),
     meta: Schema.parseJson(Schema.Struct({ a: Schema.Number })),
-    role: Schema.Literal("captain", "member").pipe(Entity.default("it's")),
+    role: Schema.Literal("captain", "it's").pipe(Entity.default("it's")),
     motto: Schema.NullOr(Schema.String),
     nickname: Schema.OptionFromNullOr(Schema.String),
     country: Schema.optional(Schema.String).pipe(Entity.columnType("CHAR(2)"))
@@ -65,7 +65,7 @@ describe("DDL per dialect", () => {
         "  `born` DATETIME(3) NOT NULL,\n" +
         "  `seen` DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),\n" +
         "  `meta` JSON NOT NULL,\n" +
-        "  `role` ENUM('captain', 'member') NOT NULL DEFAULT 'it''s',\n" +
+        "  `role` ENUM('captain', 'it''s') NOT NULL DEFAULT 'it''s',\n" +
         "  `motto` TEXT,\n" +
         "  `nickname` TEXT,\n" +
         "  `country` CHAR(2),\n" +
@@ -91,7 +91,7 @@ describe("DDL per dialect", () => {
         '  "born" TIMESTAMPTZ(3) NOT NULL,\n' +
         '  "seen" TIMESTAMPTZ(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,\n' +
         '  "meta" JSONB NOT NULL,\n' +
-        `  "role" TEXT NOT NULL DEFAULT 'it''s' CONSTRAINT "ck_players_role" CHECK ("role" IN ('captain', 'member')),\n` +
+        `  "role" TEXT NOT NULL DEFAULT 'it''s' CONSTRAINT "ck_players_role" CHECK ("role" IN ('captain', 'it''s')),\n` +
         '  "motto" TEXT,\n' +
         '  "nickname" TEXT,\n' +
         '  "country" CHAR(2),\n' +
@@ -143,7 +143,9 @@ describe("DDL per dialect", () => {
       }),
       Schema.Struct({ id: Schema.Number, a: Schema.String.pipe(Entity.defaultSql("'a'), evil INT")) }),
       Schema.Struct({ id: Schema.Number, a: Schema.String.pipe(Entity.defaultSql("'a\\'), x INT, y (''")) }),
-      Schema.Struct({ id: Schema.Number, a: Schema.Number.pipe(Entity.default(Number.NaN)) })
+      Schema.Struct({ id: Schema.Number, a: Schema.Number.pipe(Entity.default(Number.NaN)) }),
+      Schema.Struct({ id: Schema.Number, a: Schema.Int.pipe(Entity.default("abc")) }),
+      Schema.Struct({ id: Schema.Number, a: Schema.Literal("x", "y").pipe(Entity.default("z")) })
     ]
     for (const schema of bad) {
       const model = EntityModel.make(schema.annotations({ [Entity.TableId]: "t" }))
