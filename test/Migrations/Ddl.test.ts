@@ -40,7 +40,8 @@ class Player extends Schema.Class<Player>("Player")(
     balance: Schema.BigDecimal,
     born: Schema.Date,
     seen: Schema.DateTimeUtc.pipe(Entity.defaultNow),
-    meta: Schema.parseJson(Schema.Struct({ a: Schema.Number })),
+    meta: Schema.Struct({ a: Schema.Number }),
+    raw: Schema.parseJson(Schema.Struct({ a: Schema.Number })),
     role: Schema.Literal("captain", "it's").pipe(Entity.default("it's")),
     motto: Schema.NullOr(Schema.String),
     nickname: Schema.OptionFromNullOr(Schema.String),
@@ -65,6 +66,7 @@ describe("DDL per dialect", () => {
         "  `born` DATETIME(3) NOT NULL,\n" +
         "  `seen` DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),\n" +
         "  `meta` JSON NOT NULL,\n" +
+        "  `raw` TEXT NOT NULL,\n" +
         "  `role` ENUM('captain', 'it''s') NOT NULL DEFAULT 'it''s',\n" +
         "  `motto` TEXT,\n" +
         "  `nickname` TEXT,\n" +
@@ -91,6 +93,7 @@ describe("DDL per dialect", () => {
         '  "born" TIMESTAMPTZ(3) NOT NULL,\n' +
         '  "seen" TIMESTAMPTZ(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,\n' +
         '  "meta" JSONB NOT NULL,\n' +
+        '  "raw" TEXT NOT NULL,\n' +
         `  "role" TEXT NOT NULL DEFAULT 'it''s' CONSTRAINT "ck_players_role" CHECK ("role" IN ('captain', 'it''s')),\n` +
         '  "motto" TEXT,\n' +
         '  "nickname" TEXT,\n' +
@@ -108,6 +111,7 @@ describe("DDL per dialect", () => {
     )
     expect(players).toContain('  "balance" TEXT NOT NULL,\n  "born" TEXT NOT NULL,\n')
     expect(players).toContain('  "active" INTEGER NOT NULL DEFAULT 1,\n')
+    expect(players).toContain(`  "seen" TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),\n`)
   })
 
   it("string defaults are escaped per dialect, never spliced", () => {
