@@ -11,10 +11,11 @@ import * as path from "node:path"
 import { pathToFileURL } from "node:url"
 import { Args, Command, Options, ValidationError } from "@effect/cli"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
-import { Cause, Config, Console, Effect, Either, Option, Redacted, Schema } from "effect"
+import { Cause, Config, Console, Effect, Either, Option, Redacted, Schema, SchemaAST } from "effect"
 import * as Database from "../Layers/Database.js"
 import type { DialectName } from "../Query/Dialect.js"
 import { Executor } from "../Query/Executor.js"
+import * as Entity from "../Schema/Entity.js"
 import * as EntityModel from "../Schema/EntityModel.js"
 import type { Step } from "./Diff.js"
 import { MigrationFileError } from "./MigrationError.js"
@@ -26,16 +27,28 @@ const isEntity = (value: unknown): value is Migrations.Entity =>
   "fields" in value &&
   Either.isRight(EntityModel.make(value as unknown as Migrations.Entity))
 
+/** Whether the schema names its table (`Entity.table`), on a Class's declaration or a Struct itself. */
+const namesTable = (schema: Migrations.Entity): boolean => {
+  const ast = schema.ast
+  const annotations = SchemaAST.isTransformation(ast)
+    ? { ...ast.to.annotations, ...ast.annotations }
+    : ast.annotations
+  return Entity.TableId in annotations
+}
+
 /**
- * The entities a module exports: its `entities` array when it has one, otherwise every export that is
- * a valid entity (a Struct or Class with a table and a primary key).
+ * The entities a module exports: its `entities` array when it has one, otherwise every exported
+ * entity annotated with `Entity.table` (so an error class or an input struct with an `id` is not
+ * taken for a table).
  *
  * @since 0.1.0 @category loading
  */
 export const entitiesOf = (module: Record<string, unknown>): ReadonlyArray<Migrations.Entity> => {
   const listed = module.entities
   if (Array.isArray(listed)) return listed.filter(isEntity)
-  return Object.values(module).filter(isEntity)
+  return Object.values(module).filter(
+    (value): value is Migrations.Entity => isEntity(value) && namesTable(value)
+  )
 }
 
 const loadEntities = (modulePath: string) =>
