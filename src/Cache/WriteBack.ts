@@ -455,6 +455,9 @@ export const make = <A, E = never, R = never, X extends string = never, I = A>(
     const indexes = Object.entries(options.indexes ?? {}) as Array<[X, (value: A) => string | undefined]>
     const byIndex = new Map<X, Map<string, Set<string>>>(indexes.map(([index]) => [index, new Map()]))
     const stripes = yield* Effect.forEach(Array.from({ length: lockStripes }), () => Effect.makeSemaphore(1))
+    const counterStripes = yield* Effect.forEach(Array.from({ length: lockStripes }), () =>
+      Effect.makeSemaphore(1)
+    )
     let version = 0
     let closed = false
     /** Keys dead-lettered since this cache started and not superseded since: `close` fails while any is. */
@@ -1023,12 +1026,30 @@ export const make = <A, E = never, R = never, X extends string = never, I = A>(
                 )
           )
         }),
+      // One increment of a key at a time in this process, so the dirty value is the latest count.
       incrBy: (key, by) =>
-        Effect.tap(cache.incrBy(key, by), () =>
-          Effect.flatMap(cache.get(key), (now) =>
-            Option.isSome(now) ? markWrite(key, now.value, undefined) : Effect.void
-          )
-        )
+        Effect.suspend(() => {
+          const stripe = counterStripes[stripeOf(key)]
+          const step = Effect.suspend(() => {
+            const entry = pending.get(key)
+            const before = entry?.op === "write" && typeof entry.value === "number" ? entry.value : undefined
+            return Effect.flatMap(cache.incrBy(key, by), (n) =>
+              // The cache lost the dirty count (expired, evicted, Redis restarted): add it back.
+              before !== undefined && before !== 0 && n === by ? cache.incrBy(key, before) : Effect.succeed(n)
+            ).pipe(
+              Effect.tap(() =>
+                Effect.flatMap(cache.get(key), (now) =>
+                  Option.isNone(now)
+                    ? Effect.void
+                    : closed
+                      ? direct(key, markWrite(key, now.value, undefined))
+                      : markWrite(key, now.value, undefined)
+                )
+              )
+            )
+          })
+          return stripe === undefined ? step : stripe.withPermits(1)(step)
+        })
     }
 
     const control: WriteBack<A, E, X> = {

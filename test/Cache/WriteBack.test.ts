@@ -197,6 +197,25 @@ describe("WriteBack", () => {
     })
   )
 
+  it.scoped("incrBy on a dirty counter the cache lost counts from the dirty value", () =>
+    Effect.gen(function* () {
+      const base = yield* Cache.makeTest
+      const { rows, store } = yield* memoryStore()
+      const { cache, control } = yield* WriteBack.make(base, { store })
+      yield* cache.set("n", 5)
+      yield* base.delete("n")
+      assert.strictEqual(yield* cache.incrBy("n", 1), 6)
+      // Concurrent increments: none lost, and the dirty value is the last one.
+      yield* Effect.forEach(Array.from({ length: 20 }), () => cache.incrBy("n", 1), {
+        concurrency: "unbounded",
+        discard: true
+      })
+      assert.deepStrictEqual(yield* control.pending("n"), Option.some({ op: "write", value: 26 }))
+      yield* control.flush
+      assert.strictEqual(rows.get("n"), 26)
+    })
+  )
+
   it.scoped("under a read-through path, loaded values are cached clean and never over a dirty one", () =>
     Effect.gen(function* () {
       const base = yield* Cache.makeTest
@@ -255,6 +274,30 @@ describe("WriteBack", () => {
       yield* cache.set("late", 1)
       assert.strictEqual(rows.get("late"), 1)
     })
+  )
+
+  it.effect(
+    "after close every kind of write goes straight to the store: set, delete, loadOrStore, incrBy",
+    () =>
+      Effect.gen(function* () {
+        const base = yield* Cache.makeTest
+        const { rows, store } = yield* memoryStore()
+        const scope = yield* Scope.make()
+        const { cache, control } = yield* Scope.extend(WriteBack.make(base, { store }), scope)
+        yield* cache.set("gone", 1)
+        yield* control.close()
+        yield* cache.set("s", 1)
+        yield* cache.loadOrStore("l", 2)
+        yield* cache.incrBy("n", 3)
+        yield* cache.delete("gone")
+        assert.deepStrictEqual(Object.fromEntries(rows), { s: 1, l: 2, n: 3 })
+        assert.strictEqual(yield* control.dirty, 0)
+        // A second close has nothing left to write and succeeds.
+        const again = yield* control.close()
+        assert.deepStrictEqual(again.failed, [])
+        yield* Scope.close(scope, Exit.void)
+        assert.deepStrictEqual(Object.fromEntries(rows), { s: 1, l: 2, n: 3 })
+      })
   )
 
   it.scoped(
