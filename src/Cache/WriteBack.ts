@@ -796,7 +796,20 @@ export const make = <A, E = never, R = never, X extends string = never, I = A>(
       flushLock.withPermits(1)(
         Effect.gen(function* () {
           const deadline = yield* deadlineIn(millis)
-          const result = yield* flushSelected(select, deadline)
+          let result = yield* flushSelected(select, deadline)
+          // Writes made while it ran (after close they come straight here) are written too, in time left.
+          for (;;) {
+            const tried = new Set(keysOf(result.failed))
+            const fresh = new Set([...pending.keys()].filter((key) => select(key) && !tried.has(key)))
+            if (fresh.size === 0 || (yield* Clock.currentTimeMillis) >= deadline) break
+            const more = yield* flushSelected((key) => fresh.has(key), deadline)
+            result = {
+              written: [...result.written, ...more.written],
+              deleted: [...result.deleted, ...more.deleted],
+              failed: [...result.failed, ...more.failed],
+              deadLettered: [...result.deadLettered, ...more.deadLettered]
+            }
+          }
           const causes = new Map<string, Failure<A, E>>()
           for (const failure of result.failed) for (const key of keysOf([failure])) causes.set(key, failure)
           const left: Array<{ readonly item: WriteItem<A> | DeleteItem; readonly failure: Failure<A, E> }> =

@@ -276,6 +276,38 @@ describe("WriteBack", () => {
     })
   )
 
+  it.effect("writes made while close is writing land too, and a second close succeeds", () =>
+    Effect.gen(function* () {
+      const base = yield* Cache.makeTest
+      const { rows, store } = yield* memoryStore()
+      const entered = yield* Deferred.make<void>()
+      const go = yield* Deferred.make<void>()
+      const gated: WriteThrough.Store<unknown, StoreError> = {
+        write: (entries) =>
+          Effect.zipRight(
+            Effect.zipRight(Deferred.succeed(entered, undefined), Deferred.await(go)),
+            store.write(entries)
+          ),
+        delete: store.delete
+      }
+      const scope = yield* Scope.make()
+      const { cache, control } = yield* Scope.extend(WriteBack.make(base, { store: gated }), scope)
+      yield* cache.set("before", 1)
+      const closing = yield* Effect.fork(control.close())
+      yield* Deferred.await(entered)
+      // close is inside the store's write: these land too.
+      const during = yield* Effect.fork(
+        Effect.all([cache.set("during", 2), cache.incrBy("count", 3)], { discard: true })
+      )
+      yield* Deferred.succeed(go, undefined)
+      yield* Fiber.join(closing)
+      yield* Fiber.join(during)
+      yield* control.close()
+      yield* Scope.close(scope, Exit.void)
+      assert.deepStrictEqual(Object.fromEntries(rows), { before: 1, during: 2, count: 3 })
+    })
+  )
+
   it.effect(
     "after close every kind of write goes straight to the store: set, delete, loadOrStore, incrBy",
     () =>
