@@ -697,6 +697,50 @@ describe("WriteBack: deadlines, dead letters and close", () => {
     }).pipe(Logger.withMinimumLogLevel(LogLevel.None))
   )
 
+  it.scoped(
+    "a value written while the flush writes the older one stays dirty and findable by pendingBy",
+    () =>
+      Effect.gen(function* () {
+        const { rows, store } = yield* memoryStore()
+        const entered = yield* Deferred.make<void>()
+        const go = yield* Deferred.make<void>()
+        const gated: WriteThrough.Store<unknown, StoreError> = {
+          write: (entries) =>
+            Effect.zipRight(
+              Effect.zipRight(Deferred.succeed(entered, undefined), Deferred.await(go)),
+              store.write(entries)
+            ),
+          delete: store.delete
+        }
+        const { control, cache } = yield* WriteBack.make(yield* Cache.makeTest, {
+          store: gated,
+          tick: "1 hour",
+          replay: false,
+          indexes: { email: (v: unknown) => (v as { readonly email: string }).email }
+        })
+        yield* cache.set("1", { email: "a@x" })
+        const flushing = yield* Effect.fork(control.flush)
+        yield* Deferred.await(entered)
+        yield* Effect.all([cache.set("1", { email: "b@x" }), cache.set("2", { email: "c@x" })], {
+          concurrency: "unbounded",
+          discard: true
+        })
+        yield* Deferred.succeed(go, undefined)
+        yield* Fiber.join(flushing)
+        assert.deepStrictEqual(rows.get("1"), { email: "a@x" })
+        assert.deepStrictEqual(yield* control.pendingBy("email", "a@x"), [])
+        assert.deepStrictEqual(yield* control.pendingBy("email", "b@x"), [
+          { key: "1", value: { email: "b@x" } }
+        ])
+        assert.deepStrictEqual(yield* control.pendingBy("email", "c@x"), [
+          { key: "2", value: { email: "c@x" } }
+        ])
+        yield* control.flush
+        assert.deepStrictEqual(Object.fromEntries(rows), { "1": { email: "b@x" }, "2": { email: "c@x" } })
+        assert.strictEqual(yield* control.dirty, 0)
+      })
+  )
+
   it.scoped("pendingBy finds dirty values by a secondary key, and follows them as they change and land", () =>
     Effect.gen(function* () {
       const { store } = yield* memoryStore()
