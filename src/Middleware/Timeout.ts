@@ -1,7 +1,9 @@
 /**
  * A per-query timeout. The query fails with `QueryTimeoutError` at its deadline; inside a transaction
  * that failure rolls the transaction back (the transaction ends on a failed exit), unless the caller
- * catches it inside.
+ * catches it inside. Caught, MariaDB's transaction goes on; PostgreSQL's is aborted like after any
+ * failed statement (its COMMIT fails), so there wrap the statement in `Tx.run(…, { propagation:
+ * "nested" })` and catch outside that savepoint to go on.
  *
  * Failing the query is not enough: the database must stop working on it and give the connection
  * back, without needing a second connection to ask it to (with the pool saturated, or a pool of one,

@@ -118,6 +118,39 @@ for (const db of testDatabases({ maxConnections: 4 }).filter((d) => d.dialect !=
       )
 
       it.effect(
+        "8 concurrent transfers, writes in a nested savepoint, with Tx.retry: exact balances, each afterCommit hook once",
+        () =>
+          Effect.gen(function* () {
+            yield* a.reset
+            const hooks = yield* Ref.make(0)
+            const one = Effect.gen(function* () {
+              if (db.dialect === "mysql") yield* exec("SET SESSION innodb_snapshot_isolation = ON")
+              const source = yield* Select.from(a.Account)
+                .where((x) => x.id.eq(1))
+                .get()
+              if (source.balance < 10) return yield* Effect.dieMessage("insufficient funds")
+              yield* Tx.afterCommit(Ref.update(hooks, (n) => n + 1))
+              yield* Effect.gen(function* () {
+                yield* Update.table(a.Account)
+                  .set((x) => ({ balance: x.balance.sub(10) }))
+                  .where((x) => x.id.eq(1))
+                  .exec()
+                yield* Update.table(a.Account)
+                  .set((x) => ({ balance: x.balance.add(10) }))
+                  .where((x) => x.id.eq(2))
+                  .exec()
+              }).pipe(Tx.run({ propagation: "nested" }))
+            }).pipe(Tx.run({ isolation: "repeatable read" }), Tx.retry(Schedule.recurs(50)))
+            yield* Effect.all(
+              Array.from({ length: 8 }, () => one),
+              { concurrency: 8, discard: true }
+            )
+            expect(yield* balances).toEqual([20, 180])
+            expect(yield* Ref.get(hooks)).toBe(8)
+          })
+      )
+
+      it.effect(
         "a lock timeout is reason lock_timeout, and Tx.retry runs the work again once the lock is free",
         () =>
           Effect.gen(function* () {
