@@ -237,7 +237,7 @@ const service = Effect.gen(function* () {
                 UsersData.create(input).pipe(
                   Effect.map(Either.right),
                   Effect.catchIf(
-                    (e) => e._tag === "SqlError" && e.reason === "unique",
+                    (e) => e._tag === "DatabaseError" && e.reason === "unique",
                     () => Effect.succeed(Either.left(new EmailTaken({ field: "email" })))
                   )
                 )

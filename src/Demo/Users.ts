@@ -14,23 +14,23 @@
  */
 import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
 import * as Migrator from "@effect/sql/Migrator"
-import * as SqlClient from "@effect/sql/SqlClient"
 import { Context, Effect, Option, Schema } from "effect"
 import { Executor } from "../Query/Executor.js"
 import * as Insert from "../Query/Insert.js"
 import * as Select from "../Query/Select.js"
 import * as Entity from "../Schema/Entity.js"
+import createUsers from "./migrations/1_create_users.js"
 
 /** @since 0.1.0 @category entities */
 export class User extends Schema.Class<User>("User")(
   {
     id: Schema.Number.pipe(Entity.generated),
-    firstName: Schema.String,
-    lastName: Schema.String,
-    email: Schema.String.pipe(Entity.sensitive),
-    age: Schema.Number
+    firstName: Schema.String.pipe(Schema.maxLength(100)),
+    lastName: Schema.String.pipe(Schema.maxLength(100)),
+    email: Schema.String.pipe(Schema.maxLength(200), Entity.sensitive, Entity.unique),
+    age: Schema.Int
   },
-  Entity.table("users")
+  Entity.table("users", { indexes: [Entity.index(["age"], { name: "users_age" })] })
 ) {}
 
 // C0 controls (NUL included), DEL and C1 controls: no database keeps them all, no name needs them.
@@ -124,7 +124,7 @@ export const unavailable = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
 const reasonOf = (error: unknown): string => {
   const tag = typeof error === "object" && error !== null && "_tag" in error ? String(error._tag) : "error"
   const reason = typeof error === "object" && error !== null && "reason" in error ? error.reason : undefined
-  return typeof reason === "string" && tag === "SqlError" ? `database: ${reason}` : `database: ${tag}`
+  return typeof reason === "string" && tag === "DatabaseError" ? `database: ${reason}` : `database: ${tag}`
 }
 
 /** What one flush of the write-back cache did. @since 0.1.0 @category models */
@@ -199,39 +199,15 @@ export const list = (options: { readonly minAge: number; readonly limit: number;
 export const ping = Effect.flatMap(Executor, (executor) => executor.session.sql`SELECT 1`)
 
 // ---------------------------------------------------------------------------------------------------
-// Schema migration (hand-written DDL per dialect).
+// Schema migration (generated from the entity by `effect-dal migrate generate`, in ./migrations).
 // ---------------------------------------------------------------------------------------------------
 
 /**
  * Creates the `users` table when absent, through @effect/sql's Migrator (recorded in
- * `effect_sql_migrations`), with the DDL of each dialect. Column sizes match the input schemas above.
+ * `effect_sql_migrations`), with the migrations generated from `User` for every dialect.
  *
  * @since 0.1.0 @category migrations
  */
 export const migrate = Migrator.make({})({
-  loader: Migrator.fromRecord({
-    "1_create_users": Effect.flatMap(SqlClient.SqlClient, (sql) =>
-      Effect.forEach(
-        sql.onDialectOrElse({
-          mysql: () => [
-            `CREATE TABLE users (id INT AUTO_INCREMENT PRIMARY KEY, first_name VARCHAR(100) NOT NULL,
-              last_name VARCHAR(100) NOT NULL, email VARCHAR(200) NOT NULL UNIQUE, age INT NOT NULL,
-              INDEX users_age (age)) CHARACTER SET utf8mb4`
-          ],
-          pg: () => [
-            `CREATE TABLE users (id SERIAL PRIMARY KEY, first_name VARCHAR(100) NOT NULL,
-              last_name VARCHAR(100) NOT NULL, email VARCHAR(200) NOT NULL UNIQUE, age INT NOT NULL)`,
-            "CREATE INDEX users_age ON users (age)"
-          ],
-          orElse: () => [
-            `CREATE TABLE users (id INTEGER PRIMARY KEY AUTOINCREMENT, first_name TEXT NOT NULL,
-              last_name TEXT NOT NULL, email TEXT NOT NULL UNIQUE, age INTEGER NOT NULL)`,
-            "CREATE INDEX users_age ON users (age)"
-          ]
-        }),
-        (ddl) => sql.unsafe(ddl),
-        { discard: true }
-      )
-    )
-  })
+  loader: Migrator.fromRecord({ "1_create_users": createUsers })
 })

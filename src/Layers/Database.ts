@@ -7,18 +7,18 @@
 import { mkdirSync } from "node:fs"
 import { dirname } from "node:path"
 import * as SqlClient from "@effect/sql/SqlClient"
-import { MysqlClient } from "@effect/sql-mysql2"
 import { PgClient } from "@effect/sql-pg"
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import { Config, type ConfigError, Data, Effect, Either, Layer, Redacted, type Schema } from "effect"
 import * as Dialect from "../Query/Dialect.js"
 import * as Executor from "../Query/Executor.js"
-import { fromDriver, type SqlError } from "../Query/QueryError.js"
+import { type DatabaseError, fromDriver } from "../Query/QueryError.js"
 import * as Session from "../Query/Session.js"
 import * as SessionClient from "../Query/SessionClient.js"
 import type { InvalidEntityError } from "../Schema/EntityError.js"
 import type * as EntityModel from "../Schema/EntityModel.js"
 import * as EntityRegistry from "../Schema/EntityRegistry.js"
+import * as MysqlClientLive from "./internal/mysqlClient.js"
 
 /** The URL names no supported database. @since 0.1.0 @category errors */
 export class DatabaseUrlError extends Data.TaggedError("DatabaseUrlError")<{ readonly reason: string }> {
@@ -97,20 +97,38 @@ export interface Options {
 const clientLayer = (url: DatabaseUrl, maxConnections: number): Layer.Layer<SqlClient.SqlClient, unknown> => {
   switch (url.dialect) {
     case "mysql":
-      // Given as parts, not `url`: MysqlClient ignores poolConfig when it gets a URL.
-      return MysqlClient.layer({
+      // Our own client: multiple statements off, every value bound by the server (see its module).
+      return MysqlClientLive.layer({
         host: url.host,
         port: url.port,
         database: url.database,
         maxConnections,
-        ...(url.username === undefined ? {} : { username: url.username }),
-        ...(url.password === undefined ? {} : { password: url.password })
+        username: url.username,
+        password: url.password
       })
     case "pg":
       return PgClient.layer({ url: url.url, maxConnections })
     case "sqlite":
       if (url.filename !== ":memory:") mkdirSync(dirname(url.filename), { recursive: true })
       return SqliteClient.layer({ filename: url.filename })
+  }
+}
+
+/** The database's OpenTelemetry attributes (no credentials). */
+const spanAttributes = (url: DatabaseUrl): Record<string, string | number> => {
+  switch (url.dialect) {
+    case "mysql":
+      return { "db.namespace": url.database, "server.address": url.host, "server.port": url.port }
+    case "pg": {
+      const parsed = new URL(Redacted.value(url.url))
+      return {
+        "db.namespace": decodeURIComponent(parsed.pathname.replace(/^\//, "")),
+        "server.address": parsed.hostname,
+        "server.port": parsed.port === "" ? 5432 : Number(parsed.port)
+      }
+    }
+    case "sqlite":
+      return { "db.namespace": url.filename }
   }
 }
 
@@ -122,7 +140,13 @@ const executorLayer = (url: DatabaseUrl, overrides: NonNullable<Options["overrid
       const registry = EntityRegistry.make()
       for (const [entity, names] of overrides) yield* registry.override(entity, names)
       return Executor.make(
-        Session.make({ label: url.label, dialect: Dialect.byName[url.dialect], sql, registry })
+        Session.make({
+          label: url.label,
+          dialect: Dialect.byName[url.dialect],
+          sql,
+          registry,
+          attributes: spanAttributes(url)
+        })
       )
     })
   )
@@ -135,7 +159,10 @@ const executorLayer = (url: DatabaseUrl, overrides: NonNullable<Options["overrid
  */
 export const layer = (
   options: Options
-): Layer.Layer<Executor.Executor | SqlClient.SqlClient, DatabaseUrlError | SqlError | InvalidEntityError> =>
+): Layer.Layer<
+  Executor.Executor | SqlClient.SqlClient,
+  DatabaseUrlError | DatabaseError | InvalidEntityError
+> =>
   Layer.unwrapEffect(
     Effect.map(parseUrl(options.url), (url) => {
       const client = Layer.mapError(clientLayer(url, options.maxConnections ?? 10), (e) => fromDriver(e))
@@ -153,7 +180,7 @@ export const layerConfig = ({
   ...options
 }: Omit<Options, "url"> & { readonly fallback?: string } = {}): Layer.Layer<
   Executor.Executor | SqlClient.SqlClient,
-  DatabaseUrlError | SqlError | InvalidEntityError | ConfigError.ConfigError
+  DatabaseUrlError | DatabaseError | InvalidEntityError | ConfigError.ConfigError
 > =>
   Layer.unwrapEffect(
     Effect.map(

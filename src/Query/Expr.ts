@@ -6,6 +6,7 @@
  * @since 0.1.0
  */
 import type { Schema } from "effect"
+import { globalValue } from "effect/GlobalValue"
 import type { SelectNode } from "./Ast.js"
 
 /** A node of the expression tree; the compiler turns it into SQL. @since 0.1.0 @category nodes */
@@ -194,7 +195,10 @@ export const columnsProxy = <A>(source?: string): Columns<A> => {
 }
 
 /** One proxy per source: column references are immutable, so every builder can share them. */
-const proxies = new Map<string | undefined, Record<string, Expr<unknown>>>()
+const proxies = globalValue(
+  Symbol.for("effect-dal/Expr/proxies"),
+  () => new Map<string | undefined, Record<string, Expr<unknown>>>()
+)
 
 const makeProxy = (source: string | undefined) =>
   new Proxy<Record<string, Expr<unknown>>>(
@@ -211,7 +215,7 @@ const makeProxy = (source: string | undefined) =>
     }
   )
 
-/** The notes' `C("age").gt(18)` style, typed by the entity, with `C.field(name)` for run-time names. @since 0.1.0 @category models */
+/** The `C("age").gt(18)` style, typed by the entity, with `C.field(name)` for run-time names. @since 0.1.0 @category models */
 export interface ColumnFn<A> {
   <K extends keyof A & string>(field: K): Expr<A[K]>
   /** A column named at run time; validated against the entity when the query compiles (`UnknownFieldError`). */

@@ -57,7 +57,7 @@ describe("Database.layerConfig", () => {
         Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["DATABASE_URL", "sqlite::memory:"]])))
       )
       // The table does not exist in the fresh in-memory database: the query reached SQLite.
-      expect(yield* fromEnv).toMatchObject({ _tag: "SqlError", detail: "no such table: one" })
+      expect(yield* fromEnv).toMatchObject({ _tag: "DatabaseError", detail: "no such table: one" })
       const fallback = Effect.provide(
         Effect.flip(Select.from(One).getMulti()),
         Database.layerConfig({ fallback: "sqlite::memory:" })
@@ -74,7 +74,7 @@ describe("Database.layerConfig", () => {
     Effect.gen(function* () {
       const renamed = Database.layer({ url: "sqlite::memory:", overrides: [[One, { table: "uno" }]] })
       const error = yield* Effect.flip(Effect.provide(Select.from(One).getMulti(), renamed))
-      expect(error).toMatchObject({ _tag: "SqlError", detail: "no such table: uno" })
+      expect(error).toMatchObject({ _tag: "DatabaseError", detail: "no such table: uno" })
       const NoKey = Schema.Struct({ name: Schema.String }).annotations({ identifier: "NoKey" })
       const invalid = Database.layer({ url: "sqlite::memory:", overrides: [[NoKey, { table: "x" }]] })
       expect(yield* Effect.flip(Effect.provide(Select.from(One).getMulti(), invalid))).toMatchObject({
