@@ -193,6 +193,10 @@ const closeWithin = (control: UserWriteBack["Type"], budgetMs: number) =>
     })
   )
 
+/** The database refused a value its unique index already holds. */
+const isUnique = (e: { readonly _tag: string; readonly reason?: string }) =>
+  e._tag === "DatabaseError" && e.reason === "unique"
+
 const service = Effect.gen(function* () {
   const reads = yield* UserReads
   const cache = yield* UserCache
@@ -236,9 +240,8 @@ const service = Effect.gen(function* () {
               unavailable(
                 UsersData.create(input).pipe(
                   Effect.map(Either.right),
-                  Effect.catchIf(
-                    (e) => e._tag === "DatabaseError" && e.reason === "unique",
-                    () => Effect.succeed(Either.left(new EmailTaken({ field: "email" })))
+                  Effect.catchIf(isUnique, () =>
+                    Effect.succeed(Either.left(new EmailTaken({ field: "email" })))
                   )
                 )
               ),
@@ -259,7 +262,17 @@ const service = Effect.gen(function* () {
             email: patch.email ?? current.email,
             age: patch.age ?? current.age
           })
-          if (updated.email !== current.email) yield* ensureFree(updated.email, id)
+          if (updated.email !== current.email) {
+            yield* ensureFree(updated.email, id)
+            // Written through: another instance's pending writes are not visible here, the index is.
+            const saved = yield* unavailable(
+              UsersData.save(updated).pipe(
+                Effect.as(true),
+                Effect.catchIf(isUnique, () => Effect.succeed(false))
+              )
+            )
+            if (!saved) return yield* new EmailTaken({ field: "email" })
+          }
           yield* unavailable(cache.set(String(id), updated, ttl))
           return updated
         })

@@ -18,6 +18,7 @@ import { Context, Effect, Option, Schema } from "effect"
 import { Executor } from "../Query/Executor.js"
 import * as Insert from "../Query/Insert.js"
 import * as Select from "../Query/Select.js"
+import * as Update from "../Query/Update.js"
 import * as Entity from "../Schema/Entity.js"
 import createUsers from "./migrations/1_create_users.js"
 
@@ -165,6 +166,18 @@ export const create = (input: NewUser) =>
       .exec(),
     (result) => new User({ ...input, id: Number(result.lastInsertId) })
   )
+
+/**
+ * Writes every field of `user` to its row now (the write-through path of an email change): the
+ * database's unique index decides, for every instance at once.
+ *
+ * @since 0.1.0 @category operations
+ */
+export const save = (user: User) =>
+  Update.table(User)
+    .set({ firstName: user.firstName, lastName: user.lastName, email: user.email, age: user.age })
+    .where((u) => u.id.eq(user.id))
+    .exec()
 
 /** The user with `id`, if any; a database error stays an error. @since 0.1.0 @category operations */
 export const find = (id: number) =>
