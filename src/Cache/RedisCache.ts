@@ -1,14 +1,15 @@
 /**
  * The Redis cache: the `Cache` service over an ioredis client, a single node or a Cluster. Values are
  * stored as JSON text (so integers are plain decimal strings and INCRBY works on them), keys get an
- * optional prefix, TTLs are in milliseconds (`PX`), and every composite is one atomic server-side step:
- * GETDEL, INCRBY, and a Lua script for load-or-store.
+ * optional prefix, TTLs are in milliseconds (`PX`), and every write is one atomic server-side step: a
+ * Lua script running SET, GETDEL, INCRBY or load-or-store.
  *
  * A command the caller saw fail never takes effect later: a client the cache opens has ioredis's
  * offline queue off (a command issued while disconnected fails at once instead of waiting to be sent
  * after a reconnect), does not resend commands that were in flight when the connection dropped, and
  * fails those at once. A command that reached the server before its timeout may still have run there
- * (at most once); it is never sent twice. Commands time out after `commandTimeout` (default 1 second)
+ * (at most once); it is never sent twice. A write Redis reaches only after its caller timed out (Redis
+ * hung with the write in its socket buffer) is refused there: it carries a deadline in Redis's clock. Commands time out after `commandTimeout` (default 1 second)
  * and closing is bounded by `closeTimeout` (default 2 seconds), Redis up or down.
  *
  * @since 0.1.0
@@ -71,16 +72,45 @@ export interface RedisCache extends Cache.Cache {
 export const RedisCache: Context.Tag<RedisCache, RedisCache> =
   Context.GenericTag<RedisCache>("effect-dal/RedisCache")
 
-// Returns {1, value} when the key held a value, {0} after storing ARGV[1] (with PX ARGV[2] if given).
-const loadOrStoreScript = `local v = redis.call('GET', KEYS[1])
-if v then return {1, v} end
-if ARGV[2] == '' then redis.call('SET', KEYS[1], ARGV[1]) else redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) end
-return {0}`
-const loadOrStoreSha = createHash("sha1").update(loadOrStoreScript).digest("hex")
+/**
+ * Every write is this one script, so that a write Redis runs after its caller timed out does nothing.
+ * ARGV[1] is the deadline in Redis's own clock (milliseconds since the epoch; empty for none): past
+ * it, the script refuses with an `EXPIRED` error reply before touching the key. ARGV[2] names the
+ * write. `redis.pcall` hands a WRONGTYPE or "not an integer" reply back unchanged.
+ * load-or-store returns {1, value} when the key held a value, {0} after storing ARGV[3] (PX ARGV[4]).
+ */
+const writeScript = `if ARGV[1] ~= '' then
+  local t = redis.call('TIME')
+  if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) > tonumber(ARGV[1]) then
+    return redis.error_reply('EXPIRED the deadline passed before Redis ran the write')
+  end
+end
+local op = ARGV[2]
+if op == 'set' then
+  if ARGV[4] == '' then return redis.pcall('SET', KEYS[1], ARGV[3]) end
+  return redis.pcall('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])
+elseif op == 'delete' then
+  return redis.pcall('GETDEL', KEYS[1])
+elseif op == 'incrBy' then
+  return redis.pcall('INCRBY', KEYS[1], ARGV[3])
+elseif op == 'loadOrStore' then
+  local v = redis.pcall('GET', KEYS[1])
+  if type(v) == 'table' then return v end
+  if v then return {1, v} end
+  local r
+  if ARGV[4] == '' then r = redis.pcall('SET', KEYS[1], ARGV[3]) else r = redis.pcall('SET', KEYS[1], ARGV[3], 'PX', ARGV[4]) end
+  if r.err then return r end
+  return {0}
+end
+return redis.error_reply('ERR unknown write ' .. tostring(op))`
+const writeSha = createHash("sha1").update(writeScript).digest("hex")
+
+type Write = "set" | "delete" | "incrBy" | "loadOrStore"
 
 const reasonOf = (error: unknown): CacheErrorReason => {
   if (!(error instanceof Error)) return "connection"
   if (error.name === "ReplyError") {
+    if (error.message.startsWith("EXPIRED")) return "timeout"
     return /^WRONGTYPE|not an integer|out of range/.test(error.message) ? "type" : "unexpected_reply"
   }
   return error.message === "Command timed out" ? "timeout" : "connection"
@@ -167,22 +197,126 @@ const decodeOption = (
   }
 }
 
+/** Milliseconds on a clock that never steps (unlike `Date.now`). */
+const monotonicNow = () => performance.timeOrigin + performance.now()
+
+/** How often a cache re-estimates Redis's clock while it is in use, so slow drift stays within the margin. */
+const clockRefreshMillis = 10_000
+
+/**
+ * The deadline's safety margin: it absorbs a timer firing up to a millisecond early and the drift or
+ * slew of either clock between two estimates (500 ppm over 10 s is 5 ms).
+ */
+const marginMillis = (timeout: number) => Math.min(10, timeout / 4)
+
+/**
+ * Redis's clock as seen from this process: `offset` is Redis's clock minus ours, estimated low (the
+ * server read its clock at most one round trip before the reply arrived, so `time - receivedAt` can
+ * only underestimate it). For a Cluster it is the lowest over the masters, so it is low for each.
+ * Forgotten when the client (re)connects or a Cluster gains a node: that may be another clock.
+ */
+interface Clock {
+  offset: number | undefined
+  at: number
+  generation: number
+  pending: Promise<number> | undefined
+}
+
+const clocks = new WeakMap<Redis | Cluster, Clock>()
+
+const clockOf = (client: Redis | Cluster): Clock => {
+  const known = clocks.get(client)
+  if (known !== undefined) return known
+  const clock: Clock = { offset: undefined, at: 0, generation: 0, pending: undefined }
+  const forget = () => {
+    clock.offset = undefined
+    clock.pending = undefined
+    clock.generation++
+  }
+  client.on("ready", forget)
+  if (!(client instanceof Redis)) client.on("+node", forget)
+  clocks.set(client, clock)
+  return clock
+}
+
+const serverOffset = (node: Redis): Promise<number> =>
+  node.time().then((reply) => {
+    const [seconds, micros] = reply.map(Number)
+    if (seconds === undefined || micros === undefined || !Number.isFinite(seconds + micros)) {
+      return Promise.reject(new Error(`TIME replied ${JSON.stringify(reply)}`))
+    }
+    return seconds * 1000 + Math.floor(micros / 1000) - monotonicNow()
+  })
+
+/**
+ * Estimates Redis's clock anew (one estimate at a time). A background re-estimate whose round trip
+ * took over half the timeout is dropped (it would set the deadlines too early); the first is kept.
+ */
+const estimate = (client: Redis | Cluster, clock: Clock, timeout: number): Promise<number> => {
+  if (clock.pending !== undefined) return clock.pending
+  const generation = clock.generation
+  const started = monotonicNow()
+  const nodes = client instanceof Redis ? [client] : client.nodes("master")
+  const pending = (
+    nodes.length === 0
+      ? Promise.reject(new Error("the Cluster knows no master yet"))
+      : Promise.all(nodes.map(serverOffset))
+  ).then(
+    (offsets) => {
+      const offset = Math.min(...offsets)
+      if (clock.generation !== generation) return offset
+      clock.pending = undefined
+      if (clock.offset === undefined || monotonicNow() - started <= timeout / 2) {
+        clock.offset = offset
+        clock.at = monotonicNow()
+      }
+      return clock.offset
+    },
+    (error: unknown) => {
+      if (clock.generation === generation) clock.pending = undefined
+      return Promise.reject(error)
+    }
+  )
+  clock.pending = pending
+  return pending
+}
+
+/** The `commandTimeout` a client (or a Cluster's nodes) fails commands after, if any. */
+const commandTimeoutOf = (client: Redis | Cluster): number | undefined =>
+  client instanceof Redis ? client.options.commandTimeout : client.options.redisOptions?.commandTimeout
+
 /**
  * The cache over a client. Commands time out only as the client is configured to (`commandTimeout`);
- * an Effect-level timeout would interrupt the wait but not the command already sent.
+ * an Effect-level timeout would interrupt the wait but not the command already sent. Every write
+ * carries the deadline `now + commandTimeout - margin` in Redis's clock, so a write Redis reaches only
+ * after its caller timed out is refused there (a client without `commandTimeout` sends no deadline).
  *
  * @since 0.1.0
  * @category constructors
  */
 export const fromClient = (client: Redis | Cluster, keyPrefix = ""): RedisCache => {
-  const evalLoadOrStore = (k: string, value: string, ttl: string) =>
+  const timeout = commandTimeoutOf(client)
+  const clock = clockOf(client)
+  const evalWrite = (deadline: string, op: Write, k: string, a3: string, a4: string) =>
     client
-      .evalsha(loadOrStoreSha, 1, k, value, ttl)
+      .evalsha(writeSha, 1, k, deadline, op, a3, a4)
       .catch((error: unknown) =>
         error instanceof Error && error.message.startsWith("NOSCRIPT")
-          ? client.eval(loadOrStoreScript, 1, k, value, ttl)
+          ? client.eval(writeScript, 1, k, deadline, op, a3, a4)
           : Promise.reject(error)
       )
+  const withDeadline = (offset: number, t: number) =>
+    String(Math.floor(monotonicNow() + offset + t - marginMillis(t)))
+  /** Sends one write with its deadline, estimating Redis's clock first when it is not known. */
+  const write = (op: Write, k: string, a3: string, a4 = ""): Promise<unknown> => {
+    if (timeout === undefined || timeout <= 0) return evalWrite("", op, k, a3, a4)
+    const offset = clock.offset
+    if (offset === undefined) {
+      return estimate(client, clock, timeout).then((o) => evalWrite(withDeadline(o, timeout), op, k, a3, a4))
+    }
+    if (monotonicNow() - clock.at > clockRefreshMillis) estimate(client, clock, timeout).catch(() => {})
+    return evalWrite(withDeadline(offset, timeout), op, k, a3, a4)
+  }
 
   const cache = Cache.make<unknown>({
     get: (key) =>
@@ -202,7 +336,7 @@ export const fromClient = (client: Redis | Cluster, keyPrefix = ""): RedisCache 
       return request(
         "set",
         key,
-        () => (ttlMs === undefined ? client.set(k, text.right) : client.set(k, text.right, "PX", ttlMs)),
+        () => write("set", k, text.right, ttlMs === undefined ? "" : String(ttlMs)),
         (reply) => (reply === "OK" ? Effect.void : Effect.fail(unexpected("set", key, reply)))
       )
     },
@@ -210,8 +344,11 @@ export const fromClient = (client: Redis | Cluster, keyPrefix = ""): RedisCache 
       request(
         "delete",
         key,
-        () => client.getdel(keyPrefix + key),
-        (text) => decodeOption("delete", key, text)
+        () => write("delete", keyPrefix + key, ""),
+        (text) =>
+          text === null || typeof text === "string"
+            ? decodeOption("delete", key, text)
+            : Effect.fail(unexpected("delete", key, text))
       ),
     has: (key) =>
       request(
@@ -229,7 +366,7 @@ export const fromClient = (client: Redis | Cluster, keyPrefix = ""): RedisCache 
       return request(
         "loadOrStore",
         key,
-        () => evalLoadOrStore(keyPrefix + key, text.right, ttlArg),
+        () => write("loadOrStore", keyPrefix + key, text.right, ttlArg),
         (reply): Effect.Effect<Cache.LoadOrStore<unknown>, CacheError> => {
           if (Array.isArray(reply) && reply.length === 1 && reply[0] === 0) {
             return Effect.succeed({ value, loaded: false })
@@ -250,8 +387,11 @@ export const fromClient = (client: Redis | Cluster, keyPrefix = ""): RedisCache 
       return request(
         "incrBy",
         key,
-        () => client.incrby(keyPrefix + key, by),
-        (n) => (Number.isSafeInteger(n) ? Effect.succeed(n) : Effect.fail(notAnInteger("incrBy", key)))
+        () => write("incrBy", keyPrefix + key, String(by)),
+        (n) =>
+          typeof n === "number" && Number.isSafeInteger(n)
+            ? Effect.succeed(n)
+            : Effect.fail(notAnInteger("incrBy", key))
       )
     }
   })

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto"
 import { afterAll, assert, describe, it } from "@effect/vitest"
 import { Duration, Effect, Either, Exit, Fiber, Metric, Option, Scope } from "effect"
-import { Redis } from "ioredis"
+import { Redis, type RedisOptions } from "ioredis"
 import * as Cache from "../../src/Cache/Cache.js"
 import { CacheError } from "../../src/Cache/CacheError.js"
 import * as FailOpen from "../../src/Cache/FailOpen.js"
@@ -12,13 +12,24 @@ import { contract } from "./CacheContract.js"
 import { pollUntil } from "./Poll.js"
 import { bulk, type MockReply, respMock } from "./RespMock.js"
 
+/** A write as the cache sends it (EVALSHA sha 1 key deadline op value ttl), as [op, key, value, ttl]. */
+const writeArgs = (args: ReadonlyArray<string> | undefined) =>
+  args === undefined ? [] : [args[5], args[3], args[6], args[7]]
+
 const reasonOf = (e: unknown) => (e instanceof CacheError ? e.reason : `not a CacheError: ${String(e)}`)
 
-/** A cache on a scripted server; `seen` records every command the client sent. */
+/** What the scripted server's clock says: TIME replies 1700000000 s (in 2023, so far from ours). */
+const serverSeconds = 1_700_000_000
+
+/**
+ * A cache on a scripted server that answers TIME itself (the cache asks it before its first write);
+ * `seen` records every other command the client sent.
+ */
 const mocked = (respond: (args: ReadonlyArray<string>) => MockReply, commandTimeout?: number) =>
   Effect.gen(function* () {
     const seen: Array<ReadonlyArray<string>> = []
     const port = yield* respMock((args) => {
+      if (args[0] === "time") return `*2\r\n${bulk(String(serverSeconds))}${bulk("0")}`
       seen.push(args)
       return respond(args)
     })
@@ -36,7 +47,7 @@ describe("RedisCache against a scripted server", () => {
       const { cache, seen } = yield* mocked(() => "+un ok\r\n")
       const error = yield* Effect.flip(cache.set("k", "v", "1 second"))
       assert.strictEqual(reasonOf(error), "unexpected_reply")
-      assert.deepStrictEqual(seen.at(-1), ["set", "k", '"v"', "PX", "1000"])
+      assert.deepStrictEqual(writeArgs(seen.at(-1)), ["set", "k", '"v"', "1000"])
     })
   )
 
@@ -53,7 +64,7 @@ describe("RedisCache against a scripted server", () => {
   it.scoped("INCRBY on a non-integer and WRONGTYPE replies are type errors", () =>
     Effect.gen(function* () {
       const { cache } = yield* mocked((args) =>
-        args[0] === "incrby"
+        args[0] === "evalsha" && args[5] === "incrBy"
           ? "-ERR value is not an integer or out of range\r\n"
           : "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"
       )
@@ -66,6 +77,31 @@ describe("RedisCache against a scripted server", () => {
     Effect.gen(function* () {
       const { cache } = yield* mocked(() => ({ hang: true }), 100)
       assert.strictEqual(reasonOf(yield* Effect.flip(cache.delete("k"))), "timeout")
+    })
+  )
+
+  it.scoped("every write carries a deadline in the server's clock: now + commandTimeout - margin", () =>
+    Effect.gen(function* () {
+      const { cache, seen } = yield* mocked((args) => (args[5] === "incrBy" ? ":1\r\n" : "+OK\r\n"), 400)
+      const before = Date.now()
+      yield* cache.set("k", 1)
+      yield* cache.incrBy("n", 1)
+      const elapsed = Date.now() - before
+      const deadlines = seen.filter((args) => args[0] === "evalsha").map((args) => Number(args[4]))
+      assert.strictEqual(deadlines.length, 2)
+      for (const deadline of deadlines) {
+        // 400 ms minus the 10 ms margin after the server's TIME, plus at most the time the test took.
+        assert.isAtLeast(deadline, serverSeconds * 1000 + 390)
+        assert.isAtMost(deadline, serverSeconds * 1000 + 390 + elapsed + 1)
+      }
+    })
+  )
+
+  it.scoped("a write the server refused as EXPIRED is a timeout", () =>
+    Effect.gen(function* () {
+      const { cache } = yield* mocked(() => "-EXPIRED the deadline passed before Redis ran the write\r\n")
+      assert.strictEqual(reasonOf(yield* Effect.flip(cache.set("k", 1))), "timeout")
+      assert.strictEqual(reasonOf(yield* Effect.flip(cache.incrBy("k", 1))), "timeout")
     })
   )
 
@@ -102,7 +138,7 @@ describe("RedisCache against a scripted server", () => {
         value: { a: 1 },
         loaded: false
       })
-      assert.deepStrictEqual(seen.at(-1)?.slice(2), ["1", "k", '{"a":1}', "5000"])
+      assert.deepStrictEqual(writeArgs(seen.at(-1)), ["loadOrStore", "k", '{"a":1}', "5000"])
       assert.deepStrictEqual(yield* cache.loadOrStore("k", "x"), { value: [1, 2], loaded: true })
       assert.strictEqual(seen.at(-1)?.[0], "eval")
       assert.strictEqual(seen.at(-1)?.at(-1), "")
@@ -155,6 +191,9 @@ describe.skipIf(!redisUp)("RedisCache on a real Redis", () => {
       assert.strictEqual(reasonOf(yield* Effect.flip(cache.get("plain"))), "decode")
       assert.strictEqual(reasonOf(yield* Effect.flip(cache.get("list"))), "type")
       assert.strictEqual(reasonOf(yield* Effect.flip(cache.incrBy("list", 1))), "type")
+      assert.strictEqual(reasonOf(yield* Effect.flip(cache.incrBy("plain", 1))), "type")
+      assert.strictEqual(reasonOf(yield* Effect.flip(cache.loadOrStore("list", 1))), "type")
+      assert.strictEqual(reasonOf(yield* Effect.flip(cache.delete("list"))), "type")
     })
   )
 
@@ -185,20 +224,29 @@ describe("RedisCache against a redis-server the test kills, pauses and restarts"
     (s) => Effect.promise(() => s.stop())
   )
 
+  /**
+   * A server, a cache on it (300 ms timeout), its fail-open view named `name`, and the control: a plain
+   * ioredis client with the same timeout and `options`, disconnected with the scope.
+   */
+  const setup = (name: string, options: RedisOptions) =>
+    Effect.gen(function* () {
+      const redis = yield* server
+      const cache = yield* RedisCache.make({ url: redis.url, commandTimeout: "300 millis" })
+      const failOpen = Cache.make(FailOpen.make(name)(cache))
+      const plain = new Redis(redis.url, { commandTimeout: 300, ...options })
+      plain.on("error", () => {})
+      yield* Effect.addFinalizer(() => Effect.sync(() => plain.disconnect()))
+      return { redis, cache, failOpen, plain }
+    })
+
   it.scopedLive(
     "a command that failed while Redis was down never takes effect after the restart (a replaying client's does)",
     () =>
       Effect.gen(function* () {
-        const redis = yield* server
-        const cache = yield* RedisCache.make({ url: redis.url, commandTimeout: "300 millis" })
-        const failOpen = Cache.make(FailOpen.make("outage")(cache))
-        // The control: ioredis as it comes, offline queue on (what the cache used to be).
-        const plain = new Redis(redis.url, { commandTimeout: 300 })
-        plain.on("error", () => {})
-        yield* Effect.addFinalizer(() => Effect.sync(() => plain.disconnect()))
-        const replaying = yield* RedisCache.make({ client: plain })
+        // The control: plain commands on ioredis as it comes, offline queue on (what the cache used to be).
+        const { redis, cache, failOpen, plain } = yield* setup("outage", {})
         yield* cache.incrBy("ours", 5)
-        yield* replaying.incrBy("theirs", 5)
+        yield* Effect.promise(() => plain.incrby("theirs", 5))
         yield* cache.set("written", "before")
         yield* Effect.promise(() => redis.kill())
 
@@ -207,14 +255,24 @@ describe("RedisCache against a redis-server the test kills, pauses and restarts"
         yield* failOpen.set("written", "skipped")
         const absorbed = yield* Metric.value(Metric.tagged(FailOpen.errors, "cache", "outage"))
         assert.strictEqual(absorbed.count, 1)
-        assert.strictEqual(reasonOf(yield* Effect.flip(replaying.incrBy("theirs", 1))), "timeout")
+        const queued = yield* Effect.either(Effect.tryPromise(() => plain.incrby("theirs", 1)))
+        assert.isTrue(Either.isLeft(queued))
 
         yield* Effect.promise(() => redis.restart())
         // Until the client has reconnected, the get fails: that counts as not yet.
         const answers = (c: Cache.Cache, key: string) =>
           Effect.orElseSucceed(Effect.map(c.get(key), Option.isSome), () => false)
         yield* pollUntil("the cache to reconnect", 15_000, answers(cache, "ours"))
-        yield* pollUntil("the replaying client to reconnect", 15_000, answers(replaying, "theirs"))
+        yield* pollUntil(
+          "the replaying client to reconnect",
+          15_000,
+          Effect.promise(() =>
+            plain.exists("theirs").then(
+              (n) => n === 1,
+              () => false
+            )
+          )
+        )
         // ...and is not applied later; the failed INCRBY counted zero times.
         assert.strictEqual(yield* rawGet(redis.port, "written"), '"before"')
         assert.strictEqual(yield* rawGet(redis.port, "ours"), "5")
@@ -225,6 +283,53 @@ describe("RedisCache against a redis-server the test kills, pauses and restarts"
           5_000,
           Effect.map(rawGet(redis.port, "theirs"), (v) => v === "6")
         )
+      }),
+    60_000
+  )
+
+  it.scopedLive(
+    "a write that timed out while Redis hung never takes effect when it resumes (a plain command does)",
+    () =>
+      Effect.gen(function* () {
+        // The control: the same kind of write as a plain command, on a client that never replays.
+        const { redis, cache, failOpen, plain } = yield* setup("hang", RedisCache.noReplay)
+        yield* cache.set("set", "before")
+        yield* cache.set("deleted", "kept")
+        yield* cache.incrBy("counted", 5)
+        yield* cache.set("skipped", "before")
+        yield* Effect.promise(() => plain.incrby("control", 5))
+
+        redis.pause()
+        yield* Effect.addFinalizer(() => Effect.sync(() => redis.resume()))
+        // Each write reaches the stopped server's socket and times out for its caller.
+        assert.strictEqual(reasonOf(yield* Effect.flip(cache.set("set", "after"))), "timeout")
+        assert.strictEqual(reasonOf(yield* Effect.flip(cache.delete("deleted"))), "timeout")
+        assert.strictEqual(reasonOf(yield* Effect.flip(cache.incrBy("counted", 1))), "timeout")
+        assert.strictEqual(reasonOf(yield* Effect.flip(cache.loadOrStore("stored", "after"))), "timeout")
+        // Fail-open reports its write skipped (it succeeds as a no-op).
+        yield* failOpen.set("skipped", "after")
+        const absorbed = yield* Metric.value(Metric.tagged(FailOpen.errors, "cache", "hang"))
+        assert.strictEqual(absorbed.count, 1)
+        const control = yield* Effect.either(Effect.tryPromise(() => plain.incrby("control", 1)))
+        assert.isTrue(Either.isLeft(control))
+
+        redis.resume()
+        // A reply on the cache's own connection comes after Redis ran everything sent on it before.
+        yield* pollUntil(
+          "the cache to answer again",
+          15_000,
+          Effect.orElseSucceed(Effect.as(cache.has("set"), true), () => false)
+        )
+        assert.strictEqual(yield* rawGet(redis.port, "set"), '"before"')
+        assert.strictEqual(yield* rawGet(redis.port, "deleted"), '"kept"')
+        assert.strictEqual(yield* rawGet(redis.port, "counted"), "5")
+        assert.strictEqual(yield* rawGet(redis.port, "stored"), null)
+        assert.strictEqual(yield* rawGet(redis.port, "skipped"), '"before"')
+        // The plain INCRBY its caller saw time out ran when Redis resumed: the test can tell.
+        assert.strictEqual(yield* Effect.promise(() => plain.get("control")), "6")
+        // And the cache writes again once Redis answers.
+        yield* cache.set("set", "later")
+        assert.strictEqual(yield* rawGet(redis.port, "set"), '"later"')
       }),
     60_000
   )

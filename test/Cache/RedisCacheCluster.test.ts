@@ -1,5 +1,5 @@
 import { afterAll, assert, describe, it } from "@effect/vitest"
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Option } from "effect"
 import { Cluster } from "ioredis"
 import * as RedisCache from "../../src/Cache/RedisCache.js"
 import { redisClusterOrSkip } from "../support/redisCluster.js"
@@ -42,5 +42,27 @@ describe.skipIf(cluster === undefined)("RedisCache on a 3-node Redis Cluster", (
       assert.deepStrictEqual(values, keys)
       assert.deepStrictEqual(yield* cache.getOrFail("spread-7:n"), 2)
     }).pipe(Effect.provide(clusterCache("spread:")))
+  )
+
+  it.scoped("with a commandTimeout, writes on every master carry a deadline in that master's clock", () =>
+    Effect.gen(function* () {
+      const client = yield* Effect.acquireRelease(
+        Effect.sync(() => new Cluster([...nodes], { redisOptions: { commandTimeout: 1000 } })),
+        (c) => Effect.ignore(Effect.tryPromise(() => c.quit()))
+      )
+      yield* RedisCache.ready(client, "test")
+      const cache = yield* RedisCache.make({ client, keyPrefix: "deadline:" })
+      const keys = Array.from({ length: 30 }, (_, i) => `k-${i}`)
+      yield* Effect.forEach(keys, (k) => cache.set(k, k, "1 minute"), { discard: true })
+      yield* Effect.forEach(keys, (k) => cache.incrBy(`${k}:n`, 3), { discard: true })
+      yield* Effect.forEach(keys, (k) => cache.loadOrStore(`${k}:l`, 1), { discard: true })
+      const perNode = yield* Effect.forEach(client.nodes("master"), (node) =>
+        Effect.promise(() => node.dbsize())
+      )
+      assert.isTrue(perNode.every((n) => n > 0))
+      assert.deepStrictEqual(yield* Effect.forEach(keys, (k) => cache.getOrFail(k)), keys)
+      assert.deepStrictEqual(yield* cache.delete("k-3:n"), Option.some(3))
+      assert.deepStrictEqual(yield* cache.loadOrStore("k-5:l", 2), { value: 1, loaded: true })
+    })
   )
 })
