@@ -89,7 +89,7 @@ export interface Failure<A, E> {
   readonly deletes: ReadonlyArray<string>
   /**
    * The store's last error; a `Cause.TimeoutException` defect when the deadline passed before the
-   * store answered at all.
+   * store answered at all; a `WriteConflict` defect when the row changed elsewhere (`conflicts`).
    */
   readonly cause: Cause.Cause<E>
   /** `true`: refused for good (`isPermanent`), so retrying the same entry cannot help. */
