@@ -26,6 +26,12 @@
  *   and fails with `WriteBackError` when anything written through this cache is not in the store: the
  *   program sees it (and exits non-zero). A scope closed without `close` does the same and dies.
  *
+ * With `conflicts`, the cache follows the `ChangeFeed` (fed with every client's committed writes by
+ * `ChangeStream.layerChangeFeed`) and never writes a pending entry over a row that changed in the
+ * database after the entry became dirty: the entry is reported as `conflicted`, counted, logged by
+ * key, moved to the dead-letter store (never replayed: an operator decides), and its value leaves the
+ * cache so the next read loads the database's row. See docs/CachePatterns.md for the exact window.
+ *
  * `indexes` keep the dirty values findable by a secondary key (`pendingBy`), so a uniqueness check
  * can see writes the store does not have yet; `withIndexLock` makes that check and the write one step
  * in this process.
@@ -62,6 +68,7 @@ import {
   Schema,
   type Scope
 } from "effect"
+import { type ChangeEvent, ChangeFeed } from "../Query/ChangeFeed.js"
 import * as Cache from "./Cache.js"
 import { CacheError } from "./CacheError.js"
 import * as DeadLetter from "./DeadLetter.js"
@@ -82,7 +89,7 @@ export interface Failure<A, E> {
   readonly deletes: ReadonlyArray<string>
   /**
    * The store's last error; a `Cause.TimeoutException` defect when the deadline passed before the
-   * store answered at all.
+   * store answered at all; a `WriteConflict` defect when the row changed elsewhere (`conflicts`).
    */
   readonly cause: Cause.Cause<E>
   /** `true`: refused for good (`isPermanent`), so retrying the same entry cannot help. */
@@ -107,6 +114,53 @@ export interface FlushReport<A, E> {
   readonly failed: ReadonlyArray<Failure<A, E>>
   /** Refused for good (or, on `close`, not written in time): now in the dead-letter store, no longer dirty. */
   readonly deadLettered: ReadonlyArray<Failure<A, E>>
+  /**
+   * Not written because the row changed in the database after the entry became dirty (`conflicts`):
+   * now in the dead-letter store (left there by `replayDeadLetters`), no longer dirty nor cached. Their
+   * cause is a `WriteConflict` defect. After `close`, also in `deadLettered`'s sense: not in the store.
+   */
+  readonly conflicted: ReadonlyArray<Failure<A, E>>
+}
+
+/**
+ * The database row of `key` changed outside this cache after its pending value was written to the
+ * cache: writing the value would overwrite the newer row.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class WriteConflict extends Data.TaggedError("WriteConflict")<{
+  readonly cache: string
+  readonly key: string
+}> {
+  /** @since 0.1.0 */
+  override get message(): string {
+    return `${conflictPrefix} cache ${this.cache}: the row of "${this.key}" changed in the database after its pending write; not overwritten`
+  }
+}
+
+/** How the dead letters of conflicts begin: `replayDeadLetters` leaves those in place. */
+const conflictPrefix = "write conflict:"
+
+/**
+ * Following the database's changes so that a pending entry never overwrites a newer row (`Options.conflicts`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Conflicts {
+  /** The table the store writes (a `ChangeEvent`'s `table`). */
+  readonly table: string
+  /** The cache key of a changed row, from its primary key (entity field names). */
+  readonly key: (primaryKey: Readonly<Record<string, unknown>>) => string
+  /** Only events of this database (a session label); default: any. */
+  readonly database?: string
+  /**
+   * How long after this cache's own store write of a key an event for that key is taken as the echo
+   * of that write rather than a change from elsewhere (default 30 seconds; keep it above the change
+   * stream's lag).
+   */
+  readonly echoFor?: Duration.DurationInput
 }
 
 /**
@@ -271,6 +325,8 @@ export interface Options<A, E = never, R = never, X extends string = never, I = 
   readonly indexes?: { readonly [K in X]: (value: A) => string | undefined }
   /** Write this cache's dead letters again when it starts (default `true`). */
   readonly replay?: boolean
+  /** Never overwrite a row changed outside the cache; needs a `ChangeFeed` in the context. */
+  readonly conflicts?: Conflicts
 }
 
 /**
@@ -344,9 +400,17 @@ export const onEvicted =
       Effect.map(Evictions, (hub) => hub.notify(name, key, reason))
     )
 
+/** `conflict`: the row changed in the database since the key became dirty (see `Options.conflicts`). */
 type Dirty<A> =
-  | { readonly op: "write"; readonly value: A; readonly version: number; expiresAt: number; due: boolean }
-  | { readonly op: "delete"; readonly version: number; due: boolean }
+  | {
+      readonly op: "write"
+      readonly value: A
+      readonly version: number
+      expiresAt: number
+      due: boolean
+      conflict: boolean
+    }
+  | { readonly op: "delete"; readonly version: number; due: boolean; conflict: boolean }
 
 interface WriteItem<A> {
   readonly key: string
@@ -485,7 +549,10 @@ export const make = <A, E = never, R = never, X extends string = never, I = A>(
       }
     }
     const putDirty = (key: string, entry: Dirty<A>) => {
-      indexEntry(key, pending.get(key), false)
+      const previous = pending.get(key)
+      indexEntry(key, previous, false)
+      // A conflict stays until the flush reports it: the newer value may rest on the stale one.
+      entry.conflict = previous?.conflict ?? false
       pending.set(key, entry)
       indexEntry(key, entry, true)
     }
@@ -494,19 +561,93 @@ export const make = <A, E = never, R = never, X extends string = never, I = A>(
       pending.delete(key)
     }
 
+    /**
+     * Conflict detection. Events are taken from the feed before a key becomes dirty and before a
+     * flush picks its entries, so an event published before a key became dirty is never held
+     * against it; one published while this cache's own write of the key runs, or within `echoFor`
+     * after it, is taken as that write's echo.
+     */
+    const conflicts = options.conflicts
+    const echoFor =
+      conflicts === undefined
+        ? 0
+        : yield* durationMillis("conflicts.echoFor", conflicts.echoFor ?? "30 seconds")
+    const feed = conflicts === undefined ? Option.none() : yield* Effect.serviceOption(ChangeFeed)
+    if (conflicts !== undefined && Option.isNone(feed))
+      return yield* invalid("conflicts needs a ChangeFeed in the context (ChangeFeed.layer)")
+    const changes = Option.isSome(feed) ? yield* feed.value.subscribe : undefined
+    /** Keys whose store write is running. */
+    const inFlight = new Map<string, number>()
+    /** When this cache's last store write of a key ended. */
+    const ownWrites = new Map<string, number>()
+    const absorb = (event: ChangeEvent, now: number) => {
+      if (conflicts === undefined || (event.table !== conflicts.table && event.table !== "*")) return
+      if (conflicts.database !== undefined && event.database !== conflicts.database) return
+      // An unknown row may be any row: every dirty key is suspect.
+      const keys =
+        event.primaryKeys === undefined ? [...pending.keys()] : event.primaryKeys.map(conflicts.key)
+      for (const key of keys) {
+        const entry = pending.get(key)
+        if (entry === undefined || entry.conflict || inFlight.has(key)) continue
+        const own = ownWrites.get(key)
+        if (own !== undefined && now - own <= echoFor) continue
+        entry.conflict = true
+      }
+    }
+    const drainChanges: Effect.Effect<void> =
+      changes === undefined
+        ? Effect.void
+        : Effect.suspend(() =>
+            Option.getOrElse(changes.unsafeSize(), () => 0) === 0
+              ? Effect.void
+              : Effect.flatMap(Queue.takeAll(changes), (events) =>
+                  Effect.map(Clock.currentTimeMillis, (now) => {
+                    for (const event of events) absorb(event, now)
+                  })
+                )
+          )
+    const startWrites = (keys: ReadonlyArray<string>) =>
+      Effect.sync(() => {
+        if (conflicts === undefined) return
+        for (const key of keys) inFlight.set(key, (inFlight.get(key) ?? 0) + 1)
+      })
+    const endWrites = (keys: ReadonlyArray<string>) =>
+      conflicts === undefined
+        ? Effect.void
+        : Effect.zipRight(
+            drainChanges,
+            Effect.map(Clock.currentTimeMillis, (now) => {
+              for (const key of keys) {
+                const n = (inFlight.get(key) ?? 1) - 1
+                if (n === 0) inFlight.delete(key)
+                else inFlight.set(key, n)
+                ownWrites.set(key, now)
+              }
+            })
+          )
+    const forgetEchoes = Effect.map(Clock.currentTimeMillis, (now) => {
+      for (const [key, at] of ownWrites) if (now - at > echoFor) ownWrites.delete(key)
+    })
+
     const markWrite = (key: string, value: A, ttl: Duration.DurationInput | undefined) =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) => {
-        const ms = ttlMillis("set", key, ttl)
-        const expiresAt =
-          Either.isRight(ms) && ms.right !== undefined ? now + ms.right : Number.POSITIVE_INFINITY
-        putDirty(key, { op: "write", value, version: ++version, expiresAt, due: false })
-        return gauge
-      })
+      Effect.zipRight(
+        drainChanges,
+        Effect.flatMap(Clock.currentTimeMillis, (now) => {
+          const ms = ttlMillis("set", key, ttl)
+          const expiresAt =
+            Either.isRight(ms) && ms.right !== undefined ? now + ms.right : Number.POSITIVE_INFINITY
+          putDirty(key, { op: "write", value, version: ++version, expiresAt, due: false, conflict: false })
+          return gauge
+        })
+      )
     const markDelete = (key: string) =>
-      Effect.suspend(() => {
-        putDirty(key, { op: "delete", version: ++version, due: true })
-        return Effect.zipRight(gauge, Queue.offer(wake, undefined))
-      })
+      Effect.zipRight(
+        drainChanges,
+        Effect.suspend(() => {
+          putDirty(key, { op: "delete", version: ++version, due: true, conflict: false })
+          return Effect.zipRight(gauge, Queue.offer(wake, undefined))
+        })
+      )
 
     const isRefusal = (cause: Cause.Cause<E>) =>
       Option.match(Cause.failureOption(cause), { onNone: () => false, onSome: permanent })
@@ -573,10 +714,18 @@ export const make = <A, E = never, R = never, X extends string = never, I = A>(
       if (pending.get(key)?.version === written) dropDirty(key)
     }
 
+    /** A store call, with its keys in flight meanwhile (their echoes are no conflicts). */
+    const ownCall = (keys: ReadonlyArray<string>, call: Effect.Effect<void, E, R>) =>
+      Effect.ensuring(Effect.zipRight(startWrites(keys), call), endWrites(keys))
     const writeCall = (items: ReadonlyArray<{ readonly key: string; readonly value: A }>) =>
-      store.write(items.map(({ key, value }) => ({ key, value })))
-    const deleteCall = (items: ReadonlyArray<{ readonly key: string }>) =>
-      store.delete(items.map((d) => d.key))
+      ownCall(
+        items.map((i) => i.key),
+        store.write(items.map(({ key, value }) => ({ key, value })))
+      )
+    const deleteCall = (items: ReadonlyArray<{ readonly key: string }>) => {
+      const keys = items.map((d) => d.key)
+      return ownCall(keys, store.delete(keys))
+    }
 
     const writeFailure = (items: ReadonlyArray<WriteItem<A>>, cause: Cause.Cause<E>, refused: boolean) => ({
       writes: items.map(({ key, value }) => ({ key, value })),
@@ -607,7 +756,8 @@ export const make = <A, E = never, R = never, X extends string = never, I = A>(
      * again meanwhile) and its refused value leaves the cache. What cannot be stored stays dirty.
      */
     const bury = (
-      entries: ReadonlyArray<{ readonly item: WriteItem<A> | DeleteItem; readonly failure: Failure<A, E> }>
+      entries: ReadonlyArray<{ readonly item: WriteItem<A> | DeleteItem; readonly failure: Failure<A, E> }>,
+      conflict = false
     ): Effect.Effect<{
       readonly buried: ReadonlyArray<Failure<A, E>>
       readonly kept: ReadonlyArray<Failure<A, E>>
@@ -622,7 +772,10 @@ export const make = <A, E = never, R = never, X extends string = never, I = A>(
         }> = []
         const kept: Array<Failure<A, E>> = []
         for (const entry of entries) {
-          const error = describe(entry.failure.cause)
+          // A conflict's letter is kept out of `close`'s count and out of replays: an operator decides.
+          const error = conflict
+            ? new WriteConflict({ cache: name, key: entry.item.key }).message
+            : describe(entry.failure.cause)
           if (!("value" in entry.item)) {
             encoded.push({
               ...entry,
@@ -653,7 +806,7 @@ export const make = <A, E = never, R = never, X extends string = never, I = A>(
           return { buried: [], kept: [...kept, ...encoded.map((e) => e.failure)] }
         }
         for (const { item } of encoded) {
-          buried.add(item.key)
+          if (!conflict) buried.add(item.key)
           if (pending.get(item.key)?.version !== item.version) continue
           dropDirty(item.key)
           yield* Effect.catchAll(Effect.asVoid(cache.delete(item.key)), (e) =>
@@ -665,7 +818,7 @@ export const make = <A, E = never, R = never, X extends string = never, I = A>(
         }
         waiting += encoded.length
         M.setDeadLetters(name, waiting)
-        yield* M.count(M.deadLettered, name, encoded.length)
+        yield* M.count(conflict ? M.conflicts : M.deadLettered, name, encoded.length)
         return { buried: encoded.map((e) => e.failure), kept }
       })
 
@@ -704,14 +857,35 @@ export const make = <A, E = never, R = never, X extends string = never, I = A>(
       deadline: number
     ): Effect.Effect<FlushReport<A, E>> =>
       Effect.gen(function* () {
+        yield* drainChanges
+        yield* forgetEchoes
         const writes: Array<WriteItem<A>> = []
         const deletes: Array<DeleteItem> = []
+        const clashes: Array<{ readonly item: WriteItem<A> | DeleteItem; readonly failure: Failure<A, E> }> =
+          []
         for (const [key, entry] of pending) {
           if (!select(key, entry)) continue
           entry.due = false
-          if (entry.op === "write") writes.push({ key, value: entry.value, version: entry.version })
-          else deletes.push({ key, version: entry.version })
+          const item: WriteItem<A> | DeleteItem =
+            entry.op === "write"
+              ? { key, value: entry.value, version: entry.version }
+              : { key, version: entry.version }
+          if (entry.conflict) {
+            const cause = Cause.die(new WriteConflict({ cache: name, key }))
+            clashes.push({
+              item,
+              failure:
+                "value" in item ? writeFailure([item], cause, true) : deleteFailure([item], cause, true)
+            })
+          } else if ("value" in item) writes.push(item)
+          else deletes.push(item)
         }
+        const settled = yield* bury(clashes, true)
+        const conflicted = settled.buried
+        if (conflicted.length > 0)
+          yield* Effect.logWarning(
+            `cache ${name}: ${conflicted.length} pending entries not written: their rows changed in the database since (dead-lettered, dropped from the cache); keys: ${show(keysOf(conflicted))}`
+          )
         const failed: Array<Failure<A, E>> = []
         const written: Array<string> = []
         const deleted: Array<string> = []
@@ -772,13 +946,13 @@ export const make = <A, E = never, R = never, X extends string = never, I = A>(
           }
         }
         const { buried: deadLettered, kept } = yield* bury(toBury)
-        failed.push(...kept)
+        failed.push(...kept, ...settled.kept)
         yield* supersede([...written, ...deleted])
         yield* M.count(M.flushed, name, written.length + deleted.length)
         yield* gauge
         yield* Effect.forEach(failed, (f) => report(f, "kept dirty"), { discard: true })
         yield* Effect.forEach(deadLettered, (f) => report(f, "dead-lettered"), { discard: true })
-        return { written, deleted, failed, deadLettered }
+        return { written, deleted, failed, deadLettered, conflicted }
       })
 
     const deadlineIn = (millis: number) => Effect.map(Clock.currentTimeMillis, (now) => now + millis)
@@ -807,7 +981,8 @@ export const make = <A, E = never, R = never, X extends string = never, I = A>(
               written: [...result.written, ...more.written],
               deleted: [...result.deleted, ...more.deleted],
               failed: [...result.failed, ...more.failed],
-              deadLettered: [...result.deadLettered, ...more.deadLettered]
+              deadLettered: [...result.deadLettered, ...more.deadLettered],
+              conflicted: [...result.conflicted, ...more.conflicted]
             }
           }
           const causes = new Map<string, Failure<A, E>>()
@@ -865,6 +1040,8 @@ export const make = <A, E = never, R = never, X extends string = never, I = A>(
         const deletes: Array<{ readonly key: string; readonly id: number }> = []
         let undecodable = 0
         for (const [key, letter] of latest) {
+          // A conflict's value would overwrite a newer row: it waits for an operator.
+          if (letter.error.startsWith(conflictPrefix)) continue
           // Written again since: the newer value wins, the letter is done with.
           if (pending.has(key)) {
             superseded.push(letter.id)
@@ -925,7 +1102,8 @@ export const make = <A, E = never, R = never, X extends string = never, I = A>(
           written: doneW.map((x) => x.key),
           deleted: doneD.map((x) => x.key),
           failed,
-          deadLettered: refusedAgain
+          deadLettered: refusedAgain,
+          conflicted: []
         }
       })
     )

@@ -86,6 +86,13 @@ export const deadLettered = Metric.counter("effect_dal_cache_writeback_dead_lett
 })
 
 /** @internal */
+export const conflicts = Metric.counter("effect_dal_cache_writeback_conflicts_total", {
+  description:
+    "Write-back entries not written because the database row changed outside the cache meanwhile (dead-lettered)",
+  incremental: true
+})
+
+/** @internal */
 export const deadLetters = Metric.gauge("effect_dal_cache_writeback_dead_letters", {
   description: "Dead letters of a write-back cache waiting in the dead-letter store"
 })
