@@ -206,8 +206,10 @@ export interface ReadThrough<A, E = never, R = never> {
 }
 
 /**
- * True while a read path stores a value it loaded from the source: a decorator that treats writes as
- * new data (`WriteBack`) must not treat this one so, since the source already has it.
+ * True while a read path stores a value it loaded from the source, or drops a cached value to be
+ * loaded again (`invalidate`, as `RefreshAhead` does): a decorator that treats writes as new data
+ * (`WriteBack`) must not treat these so, since the source already has the value, and an invalidation
+ * is not a delete of the data.
  *
  * @since 0.1.0
  * @category fiber refs
@@ -368,7 +370,7 @@ export const fromParts = <A, E, R>(parts: Parts<A, E, R>): ReadThrough<A, E, R> 
     Effect.suspend(() => {
       negative?.table.delete(key)
       tracker?.keys.delete(key)
-      return Effect.asVoid(cache.delete(key))
+      return Effect.asVoid(Effect.locally(cache.delete(key), filling, true))
     })
 
   return {

@@ -1177,6 +1177,15 @@ export const make = <A, E = never, R = never, X extends string = never, I = A>(
         )
       )
 
+    const deleteAndMark = (key: string) =>
+      Effect.flatMap(cache.delete(key), (found) =>
+        Effect.suspend(() => {
+          const entry = pending.get(key)
+          const previous = Option.isSome(found) || entry?.op !== "write" ? found : Option.some(entry.value)
+          return Effect.as(closed ? direct(key, markDelete(key)) : markDelete(key), previous)
+        })
+      )
+
     const primitives: Cache.Primitives<A> = {
       get: (key) =>
         Effect.map(cache.get(key), (found) => {
@@ -1197,12 +1206,10 @@ export const make = <A, E = never, R = never, X extends string = never, I = A>(
           )
         }),
       delete: (key) =>
-        Effect.flatMap(cache.delete(key), (found) =>
-          Effect.suspend(() => {
-            const entry = pending.get(key)
-            const previous = Option.isSome(found) || entry?.op !== "write" ? found : Option.some(entry.value)
-            return Effect.as(closed ? direct(key, markDelete(key)) : markDelete(key), previous)
-          })
+        Effect.flatMap(FiberRef.get(ReadThrough.filling), (fill) =>
+          // A read path dropping its copy (an invalidation) deletes nothing in the store, and a
+          // pending write stays pending: reads fall back to it.
+          fill ? cache.delete(key) : deleteAndMark(key)
         ),
       has: (key) => Effect.map(cache.has(key), (has) => has || pending.get(key)?.op === "write"),
       loadOrStore: (key, value, ttl) =>

@@ -243,6 +243,31 @@ describe("WriteBack", () => {
     })
   )
 
+  it.scoped(
+    "an invalidation through a read-through path deletes nothing in the store and keeps a pending write",
+    () =>
+      Effect.gen(function* () {
+        const base = yield* Cache.makeTest
+        const { rows, store } = yield* memoryStore()
+        rows.set("a", "stored a")
+        const { cache, control } = yield* WriteBack.make(base, { store })
+        const rt = yield* ReadThrough.make(cache, {
+          loader: (key) => Effect.succeed(rows.has(key) ? Option.some(rows.get(key)) : Option.none())
+        })
+        assert.deepStrictEqual(yield* rt.get("a"), Option.some("stored a"))
+        yield* rt.invalidate("a")
+        assert.strictEqual(yield* control.dirty, 0)
+        assert.deepStrictEqual(yield* base.get("a"), Option.none())
+        yield* cache.set("b", "written b")
+        yield* rt.invalidate("b")
+        assert.deepStrictEqual(yield* control.pending("b"), Option.some({ op: "write", value: "written b" }))
+        assert.deepStrictEqual(yield* rt.get("b"), Option.some("written b"))
+        const report = yield* control.flush
+        assert.deepStrictEqual([report.written, report.deleted], [["b"], []])
+        assert.deepStrictEqual(Object.fromEntries(rows), { a: "stored a", b: "written b" })
+      })
+  )
+
   it.scoped("deletes are written back at the next wake-up", () =>
     Effect.gen(function* () {
       const base = yield* Cache.makeTest
