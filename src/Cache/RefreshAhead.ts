@@ -9,7 +9,8 @@
  * already misses); changes are otherwise applied every `drainInterval`, from the feed and from Redis.
  *
  * A change whose rows are unknown (an UPDATE by a non-key condition, a raw statement) invalidates
- * every key this process stored through the cache: the read path tracks them, for `trackFor` (twice
+ * every key this process stored through the cache, and so does a raw write whose tables cannot be
+ * named (table `"*"`: a `CALL`, a `DO` block, DDL) of the configured database (of any, without one): the read path tracks them, for `trackFor` (twice
  * the TTL by default; raise it when a decorator such as `RandomExpiration` stretches TTLs further).
  *
  * With `redis`, every change applied here is also published on a Redis channel, and changes published
@@ -143,9 +144,11 @@ export const layer = <I, A, E, R>(
             )
 
       const onEvent = (event: ChangeEvent): Effect.Effect<void> => {
-        if (event.table !== options.table) return Effect.void
+        // `"*"`: a raw write whose tables cannot be named may have written this table.
+        const anyTable = event.table === "*"
+        if (!anyTable && event.table !== options.table) return Effect.void
         if (options.database !== undefined && event.database !== options.database) return Effect.void
-        const keys = event.primaryKeys === undefined ? null : event.primaryKeys.map(options.key)
+        const keys = anyTable || event.primaryKeys === undefined ? null : event.primaryKeys.map(options.key)
         const applied = apply(keys)
         // Published from a fiber of the Layer's scope: a read that drained this change never waits on Redis.
         return channel === undefined
