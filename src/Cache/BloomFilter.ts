@@ -34,9 +34,10 @@
  */
 import Bloom from "bloom-filters"
 import { type Context, Duration, Effect, type Layer, Option, Queue, type Scope, Stream } from "effect"
-import { type ChangeEvent, ChangeFeed } from "../Query/ChangeFeed.js"
+import type { ChangeEvent, ChangeFeed } from "../Query/ChangeFeed.js"
 import type { CacheError } from "./CacheError.js"
 import * as Channel from "./internal/channel.js"
+import * as Drain from "./internal/drain.js"
 import * as M from "./internal/patternMetrics.js"
 import * as ReadThrough from "./ReadThrough.js"
 
@@ -230,25 +231,14 @@ export const make = <E, R>(
             })
           )
 
-    // Events are drained, never awaited by a consumer fiber: a consumer that has taken an event but
-    // not yet applied it would let the lookup right after an INSERT reject the new key.
-    const events = yield* Effect.flatMap(ChangeFeed, (feed) => feed.subscribe)
-    const waiting = () =>
-      Option.getOrElse(events.unsafeSize(), () => 0) + Option.getOrElse(remote.unsafeSize(), () => 0) > 0
-    const drain = Effect.suspend(() =>
-      waiting()
-        ? Effect.zipRight(
-            Effect.flatMap(Queue.takeAll(events), (taken) =>
-              Effect.forEach(taken, onEvent, { discard: true })
-            ),
-            Effect.flatMap(Queue.takeAll(remote), (taken) =>
-              Effect.forEach(taken, onRemote, { discard: true })
-            )
-          )
-        : Effect.void
-    )
-    const drainEvery = Duration.decode(options.drainInterval ?? "100 millis")
-    yield* Effect.forkScoped(Effect.forever(Effect.zipRight(Effect.sleep(drainEvery), drain)))
+    // Every lookup first applies the events pending (see internal/drain): a consumer fiber that had
+    // taken an event but not yet applied it would let the lookup right after an INSERT reject the key.
+    const drain = yield* Drain.make({
+      onEvent,
+      remote,
+      onRemote,
+      interval: options.drainInterval ?? "100 millis"
+    })
 
     if (options.initial === "background") yield* Effect.forkScoped(build)
     else yield* build

@@ -20,9 +20,10 @@
  * @since 0.1.0
  */
 import { type Context, Duration, Effect, type Layer, Option, Queue } from "effect"
-import { type ChangeEvent, ChangeFeed } from "../Query/ChangeFeed.js"
+import type { ChangeEvent, ChangeFeed } from "../Query/ChangeFeed.js"
 import { CacheError } from "./CacheError.js"
 import * as Channel from "./internal/channel.js"
+import * as Drain from "./internal/drain.js"
 import { KeyTracker } from "./internal/keyTables.js"
 import * as M from "./internal/patternMetrics.js"
 import * as ReadThrough from "./ReadThrough.js"
@@ -99,7 +100,6 @@ export const layer = <I, A, E, R>(
         tracker: parts.tracker ?? { keys: new KeyTracker(), forMillis }
       }
       const rt = ReadThrough.fromParts(base)
-      const drainInterval = options.drainInterval ?? "250 millis"
       const context = yield* Effect.context<R>()
       const scope = yield* Effect.scope
       const reload = options.action === "reload"
@@ -162,25 +162,14 @@ export const layer = <I, A, E, R>(
           ? apply(null)
           : Effect.flatMap(channel.parse(text), Option.match({ onNone: () => Effect.void, onSome: apply }))
 
-      // Changes are drained, never awaited: every get first applies what is pending (so the read
-      // after a committed write already misses, in any fiber), and a background drain applies
-      // changes when no read comes (reloads happen then).
-      const events = yield* Effect.flatMap(ChangeFeed, (feed) => feed.subscribe)
-      const pending = () =>
-        Option.getOrElse(events.unsafeSize(), () => 0) + Option.getOrElse(remote.unsafeSize(), () => 0) > 0
-      const drain = Effect.suspend(() =>
-        pending()
-          ? Effect.zipRight(
-              Effect.flatMap(Queue.takeAll(events), (taken) =>
-                Effect.forEach(taken, onEvent, { discard: true })
-              ),
-              Effect.flatMap(Queue.takeAll(remote), (taken) =>
-                Effect.forEach(taken, onRemote, { discard: true })
-              )
-            )
-          : Effect.void
-      )
-      yield* Effect.forkScoped(Effect.forever(Effect.zipRight(Effect.sleep(drainInterval), drain)))
+      // Every get first applies the changes pending (so the read after a committed write already
+      // misses, in any fiber); a background drain applies them when no read comes (reloads happen then).
+      const drain = yield* Drain.make({
+        onEvent,
+        remote,
+        onRemote,
+        interval: options.drainInterval ?? "250 millis"
+      })
       return { ...base, before: [...base.before, drain] }
     })
   )
