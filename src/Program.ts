@@ -3,7 +3,7 @@
  * memory cache by default, on MariaDB/MySQL, PostgreSQL and Redis when `DATABASE_URL` / `REDIS_URL`
  * say so; and a graceful shutdown that never loses an acknowledged write silently.
  *
- * On SIGINT/SIGTERM: both servers stop accepting at once, requests in flight finish within
+ * On SIGINT/SIGTERM/SIGHUP: both servers stop accepting at once, requests in flight finish within
  * `SHUTDOWN_TIMEOUT_MS` (then they are cut), the exit hooks run in order (the write-back flush
  * first, retrying a database that is down until `SHUTDOWN_FLUSH_TIMEOUT_MS`), then the database pool
  * and the cache close. Exit 0 when everything acknowledged is stored; 1 when a hook failed (the log
@@ -15,7 +15,7 @@
  */
 import { NodeHttpServer, NodeRuntime } from "@effect/platform-node"
 import * as SqlClient from "@effect/sql/SqlClient"
-import { Context, Effect, Exit, Fiber, Layer } from "effect"
+import { Context, Deferred, Effect, Exit, Fiber, Layer } from "effect"
 import * as Api from "./Demo/Api.js"
 import * as App from "./Demo/App.js"
 import * as Caches from "./Demo/Caches.js"
@@ -111,13 +111,16 @@ let firstSignalAt: number | undefined
 
 /**
  * Installed before anything else and never removed, so no signal ever meets Node's default action:
- * the first one is runMain's (it interrupts the main fiber); a repeat within the window is the same
- * signal delivered twice; a later one forces the exit.
+ * the first SIGINT/SIGTERM is runMain's (it interrupts the main fiber), the first SIGHUP (a closed
+ * terminal, which would otherwise kill the process and lose the write-back cache) calls `hangup`,
+ * which starts the same shutdown; a repeat within the window is the same signal delivered twice; a
+ * later one forces the exit.
  */
-const onSignal = (windowMs: number) => (signal: NodeJS.Signals) => {
+const onSignal = (windowMs: number, hangup: () => void) => (signal: NodeJS.Signals) => {
   const now = Date.now()
   if (firstSignalAt === undefined) {
     firstSignalAt = now
+    if (signal === "SIGHUP") hangup()
     return
   }
   if (now - firstSignalAt < windowMs) return
@@ -156,55 +159,60 @@ const shutdown = (hooks: ShutdownHooks.ShutdownHooksService, timeoutMs: number) 
         )
   })
 
-const main = Effect.gen(function* () {
-  const config = yield* Config.Http
-  const hooks = yield* ShutdownHooks.ShutdownHooks
-  const limits = { maxBodyBytes: config.maxBodyBytes }
-  const timeouts = {
-    headersTimeoutMs: config.headersTimeoutMs,
-    requestTimeoutMs: config.requestTimeoutMs,
-    keepAliveTimeoutMs: config.keepAliveTimeoutMs,
-    maxConnections: config.maxConnections
-  }
-  const businessApp = yield* App.make("business", Api.BusinessApi, App.businessHandlers, {
-    ...limits,
-    docs: true
-  })
-  const adminApp = yield* App.make("admin", Api.AdminApi, App.adminHandlers(config.adminToken), {
-    ...limits,
-    docs: false
-  })
-  const business = yield* GracefulServer.serve(
-    "business",
-    { host: config.host, port: config.port, ...timeouts },
-    businessApp
-  )
-  const admin = yield* GracefulServer.serve(
-    "admin",
-    { host: config.adminHost, port: config.adminPort, ...timeouts },
-    adminApp
-  )
-  servers = [business, admin]
-  yield* Effect.logInfo(
-    `listening: business http://${config.host}:${business.port} admin http://${config.adminHost}:${admin.port}`
-  )
-  phase = "serving"
-  // An interruption handler runs uninterruptibly, where no timeout can cut anything: the shutdown
-  // runs in a fiber of its own (which nothing interrupts), interruptible, and the handler waits for it.
-  return yield* Effect.onInterrupt(Effect.never, () =>
-    Effect.flatMap(
+const main = (hangup: Deferred.Deferred<void>) =>
+  Effect.gen(function* () {
+    const config = yield* Config.Http
+    const hooks = yield* ShutdownHooks.ShutdownHooks
+    const limits = { maxBodyBytes: config.maxBodyBytes }
+    const timeouts = {
+      headersTimeoutMs: config.headersTimeoutMs,
+      requestTimeoutMs: config.requestTimeoutMs,
+      keepAliveTimeoutMs: config.keepAliveTimeoutMs,
+      maxConnections: config.maxConnections
+    }
+    const businessApp = yield* App.make("business", Api.BusinessApi, App.businessHandlers, {
+      ...limits,
+      docs: true
+    })
+    const adminApp = yield* App.make("admin", Api.AdminApi, App.adminHandlers(config.adminToken), {
+      ...limits,
+      docs: false
+    })
+    const business = yield* GracefulServer.serve(
+      "business",
+      { host: config.host, port: config.port, ...timeouts },
+      businessApp
+    )
+    const admin = yield* GracefulServer.serve(
+      "admin",
+      { host: config.adminHost, port: config.adminPort, ...timeouts },
+      adminApp
+    )
+    servers = [business, admin]
+    yield* Effect.logInfo(
+      `listening: business http://${config.host}:${business.port} admin http://${config.adminHost}:${admin.port}`
+    )
+    phase = "serving"
+    // An interruption handler runs uninterruptibly, where no timeout can cut anything: the shutdown
+    // runs in a fiber of its own (which nothing interrupts), interruptible, and the handler waits for it.
+    const stop = Effect.flatMap(
       Effect.forkDaemon(Effect.interruptible(shutdown(hooks, config.shutdownTimeoutMs))),
       Fiber.join
     )
-  )
-})
+    // A SIGHUP completes `hangup`: the same shutdown, which a later SIGINT/SIGTERM cannot cut short.
+    return yield* Effect.onInterrupt(Deferred.await(hangup), () => stop).pipe(
+      Effect.zipRight(Effect.uninterruptible(stop))
+    )
+  })
 
 const program = Effect.gen(function* () {
   const { signalWindowMs } = yield* Config.Http
-  const handler = onSignal(signalWindowMs)
+  const hangup = yield* Deferred.make<void>()
+  const handler = onSignal(signalWindowMs, () => Deferred.unsafeDone(hangup, Exit.void))
   process.on("SIGINT", handler)
   process.on("SIGTERM", handler)
-  return yield* main.pipe(Effect.scoped, Effect.provide(services))
+  process.on("SIGHUP", handler)
+  return yield* main(hangup).pipe(Effect.scoped, Effect.provide(services))
 }).pipe(Effect.provide(Log.layer(10_000)))
 
 NodeRuntime.runMain(program, {

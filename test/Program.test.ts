@@ -115,14 +115,19 @@ describe("demo program: signals and graceful shutdown", () => {
     expect(log).toContain("shutdown: database and cache closed")
   })
 
-  it("cuts requests still running after SHUTDOWN_TIMEOUT_MS, says so, and still exits 0", async () => {
-    const app = await start({ DATABASE_URL: sqliteUrl(), SHUTDOWN_TIMEOUT_MS: "300" })
+  it("SIGHUP drains like SIGTERM: cuts requests still running after SHUTDOWN_TIMEOUT_MS, stores what was acknowledged, exits 0", async () => {
+    const url = sqliteUrl()
+    const app = await start({ DATABASE_URL: url, SHUTDOWN_TIMEOUT_MS: "300" })
+    const [user] = await createUsers(app, 1)
+    const put = await request(app.business, "PUT", `/users/${user?.id}`, { age: 77 })
+    expect(put.status).toBe(200)
     const stuck = request(app.business, "GET", "/slow?ms=20000")
     await waitInFlight(app, 1)
-    app.child.kill("SIGTERM")
+    app.child.kill("SIGHUP")
     await expect(stuck).rejects.toThrow()
     expect(await app.exited).toBe(0)
     expect(app.output()).toContain("1 request(s) still running after 300 ms were interrupted")
+    expect(sqliteRows(url).map((r) => r.age)).toEqual([77])
   })
 
   it("a repeat within SIGNAL_WINDOW_MS is the same signal; one after it exits 130 naming the phase", async () => {
@@ -225,7 +230,9 @@ describe("demo program: the HTTP API", () => {
         "content-type": "application/x-www-form-urlencoded"
       })
       expect(form.status).toBe(415)
-      expect((await request(app.business, "DELETE", `/users/${ann.id}`)).headers.allow).toBe("GET, PUT")
+      expect((await request(app.business, "DELETE", `/users/${ann.id}`)).headers.allow).toBe(
+        "GET, HEAD, PUT, OPTIONS"
+      )
       expect(json<ReadonlyArray<User>>(await request(app.business, "GET", "/users?minAge=31"))).toHaveLength(
         0
       )
@@ -495,6 +502,9 @@ describe("demo program with Redis", () => {
       expect(await a.stop()).toBe(0)
       expect(await b.stop()).toBe(0)
     }
+    // A command that failed for its caller (a PUT answered 503) is never sent again after a reconnect.
+    expect(a.output()).toContain("cache: Redis connected")
+    expect(a.output()).not.toContain("replays commands that failed")
   })
 
   it("a row changed or inserted straight into the database is seen within CACHE_TTL_MS; a dead Redis fails open", async () => {

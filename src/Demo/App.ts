@@ -12,7 +12,7 @@
  *
  * @since 0.1.0
  */
-import { timingSafeEqual } from "node:crypto"
+import { createHash, timingSafeEqual } from "node:crypto"
 import * as HttpApi from "@effect/platform/HttpApi"
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import { HttpApiDecodeError } from "@effect/platform/HttpApiError"
@@ -91,11 +91,12 @@ export const businessHandlers = Layer.mergeAll(
   )
 )
 
-const sameToken = (presented: string, expected: string) => {
-  const a = Buffer.from(presented)
-  const b = Buffer.from(expected)
-  return a.length === b.length && timingSafeEqual(a, b)
-}
+/** Compared in constant time over digests of equal length, so neither the content nor the length leaks. */
+const sameToken = (presented: string, expected: string) =>
+  timingSafeEqual(
+    createHash("sha256").update(presented).digest(),
+    createHash("sha256").update(expected).digest()
+  )
 
 /**
  * The admin API's handlers; `token` guards `POST /cache/flush` (none: any caller on the admin host).
@@ -208,6 +209,22 @@ const withBody = (request: HttpServerRequest.HttpServerRequest, text: string, js
           : Reflect.get(target, key, target)
   })
 
+/**
+ * `application/json` (any case), with no charset or `utf-8`, and no content coding but `identity`:
+ * the body is decoded as UTF-8 and never decompressed, so anything else is refused rather than misread.
+ */
+const isJson = (contentType: string, contentEncoding: string | undefined) => {
+  const [type, ...parameters] = contentType.split(";").map((part) => part.trim().toLowerCase())
+  const charsets = parameters
+    .filter((p) => p.startsWith("charset="))
+    .map((p) => p.slice("charset=".length).replace(/^"(.*)"$/, "$1"))
+  return (
+    type === "application/json" &&
+    charsets.every((c) => c === "utf-8" || c === "utf8") &&
+    (contentEncoding === undefined || contentEncoding.trim().toLowerCase() === "identity")
+  )
+}
+
 type ApiErrors = HttpApiDecodeError | Api.PayloadTooLarge | Api.UnsupportedMediaType
 
 /** The API-level guard: content type, size, encoding and depth of bodies; short 400s. */
@@ -217,12 +234,12 @@ const guard =
     Effect.gen(function* () {
       const request = yield* HttpServerRequest.HttpServerRequest
       const length = request.headers["content-length"]
+      const contentType = request.headers["content-type"]
       const hasBody =
-        HttpMethod.hasBody(request.method) &&
-        (request.headers["transfer-encoding"] !== undefined || (length !== undefined && length !== "0"))
-      if (!hasBody) return yield* app
-      const contentType = (request.headers["content-type"] ?? "").split(";")[0]?.trim().toLowerCase()
-      if (contentType !== "application/json") {
+        request.headers["transfer-encoding"] !== undefined || (length !== undefined && length !== "0")
+      // A declared type is checked even on an empty body: an empty form is not an empty JSON patch.
+      if (!HttpMethod.hasBody(request.method) || (!hasBody && contentType === undefined)) return yield* app
+      if (!isJson(contentType ?? "", request.headers["content-encoding"])) {
         return yield* new Api.UnsupportedMediaType({ expected: "application/json" })
       }
       if (length !== undefined && !(Number(length) <= limits.maxBodyBytes)) {
@@ -304,6 +321,18 @@ export const inFlight = Metric.gauge("effect_dal_http_requests_in_flight", {
 const tagsOf = (tags: Record<string, string>) =>
   Object.entries(tags).map(([key, value]) => MetricLabel.make(key, value))
 
+/** The methods a path answers: its routes', HEAD wherever GET is, and OPTIONS. */
+const allowed = (candidates: ReadonlyArray<Route>) => {
+  const methods = [...new Set(candidates.map((r) => r.method))]
+  return [...methods.flatMap((m) => (m === "GET" ? ["GET", "HEAD"] : [m])), "OPTIONS"]
+}
+
+/** The request as GET, for HEAD: the router and the API see a GET. */
+const asGet = (request: HttpServerRequest.HttpServerRequest) =>
+  new Proxy(request, {
+    get: (target, key) => (key === "method" ? "GET" : Reflect.get(target, key, target))
+  })
+
 const requestIdPattern = /^[A-Za-z0-9._-]{1,64}$/
 
 const json = (status: number, body: unknown, headers: Record<string, string> = {}) =>
@@ -322,8 +351,11 @@ const observe =
       const requestId = given !== undefined && requestIdPattern.test(given) ? given : crypto.randomUUID()
       const segments = (request.url.split("?", 1)[0] ?? "").split("/")
       const candidates = routes.filter((r) => matches(r, segments))
-      const route = candidates.find((r) => r.method === request.method)
+      // HEAD is GET without the body (Node drops the body of a response to HEAD).
+      const method = request.method === "HEAD" ? "GET" : request.method
+      const route = candidates.find((r) => r.method === method)
       const label = route?.path ?? (candidates[0]?.path || "unmatched")
+      const allow = allowed(candidates)
       yield* Effect.annotateCurrentSpan({ "http.route": label, "request.id": requestId })
       // The router would read `/users/1;x` as `/users/1`: no route has a `;`, so none is accepted.
       const response = yield* (
@@ -332,16 +364,16 @@ const observe =
               json(400, { _tag: "HttpApiDecodeError", issues: [], message: "';' is not allowed in a path" })
             )
           : route !== undefined
-            ? app
-            : candidates.length > 0
-              ? Effect.succeed(
-                  json(
-                    405,
-                    { _tag: "MethodNotAllowed", allow: [...new Set(candidates.map((r) => r.method))] },
-                    { allow: [...new Set(candidates.map((r) => r.method))].join(", ") }
+            ? method === request.method
+              ? app
+              : Effect.provideService(app, HttpServerRequest.HttpServerRequest, asGet(request))
+            : candidates.length === 0
+              ? Effect.succeed(json(404, { _tag: "RouteNotFound" }))
+              : request.method === "OPTIONS"
+                ? Effect.succeed(
+                    HttpServerResponse.empty({ status: 204, headers: { allow: allow.join(", ") } })
                   )
-                )
-              : Effect.succeed(json(404, { _tag: "RouteNotFound" }))
+                : Effect.succeed(json(405, { _tag: "MethodNotAllowed", allow }, { allow: allow.join(", ") }))
       ).pipe(
         Effect.catchAllCause((cause) =>
           Cause.isInterruptedOnly(cause)

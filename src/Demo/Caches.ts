@@ -84,18 +84,18 @@ const namespaceOf = (label: string) => {
 /**
  * A Redis client that never blocks the start: if Redis does not answer, the program starts anyway
  * (every cache operation fails open to the database), says so, and the client keeps reconnecting.
- * Commands time out after 250 ms and fail at once while disconnected (no offline queue, so a command
- * a caller saw fail is never sent later).
+ * Commands time out after 250 ms and fail at once while disconnected (`RedisCache.noReplay`: no
+ * offline queue and no resend after a reconnect, so a command a caller saw fail is never sent later).
  */
 const redisClient = (url: Redacted.Redacted) =>
   Effect.acquireRelease(
     Effect.gen(function* () {
       const client = new Redis(Redacted.value(url), {
+        // No offline queue, no resend after a reconnect, no retry of a failed command.
+        ...RedisCache.noReplay,
         lazyConnect: true,
         commandTimeout: 250,
         connectTimeout: 1_000,
-        maxRetriesPerRequest: 0,
-        enableOfflineQueue: false,
         retryStrategy: (attempt) => Math.min(attempt * 200, 2_000)
       })
       // Failures reach callers through their commands; without a listener ioredis prints every one.

@@ -3,7 +3,8 @@
  *
  * @since 0.1.0
  */
-import { Config } from "effect"
+import { isIPv4 } from "node:net"
+import { Config, Redacted } from "effect"
 
 /** Where the demo keeps its data when `DATABASE_URL` is unset. @since 0.1.0 @category config */
 export const defaultDatabaseUrl = "sqlite:data/app.db"
@@ -27,7 +28,9 @@ const positive = (name: string, fallback: number) =>
     fallback
   )
 
-const loopback = (host: string) => host === "localhost" || host === "::1" || /^127\./.test(host)
+/** `localhost`, `::1` or an IPv4 address in 127.0.0.0/8; a DNS name such as `127.0.0.1.nip.io` is not. */
+const loopback = (host: string) =>
+  host === "localhost" || host === "::1" || (isIPv4(host) && host.startsWith("127."))
 
 /**
  * The HTTP side: addresses, the admin token, the limits on requests and the shutdown budget.
@@ -39,7 +42,13 @@ export const Http = Config.all({
   port: port("PORT", 8080),
   adminHost: Config.withDefault(Config.string("ADMIN_HOST"), "127.0.0.1"),
   adminPort: port("ADMIN_PORT", 8081),
-  adminToken: Config.option(Config.redacted("ADMIN_TOKEN")),
+  /** An empty or blank token is refused: it would admit a request with an empty bearer. */
+  adminToken: Config.option(
+    Config.validate(Config.redacted("ADMIN_TOKEN"), {
+      message: "ADMIN_TOKEN must not be empty",
+      validation: (token) => Redacted.value(token).trim() !== ""
+    })
+  ),
   /** Largest request body read (413 above it). */
   maxBodyBytes: positive("MAX_BODY_BYTES", 1024 * 1024),
   /** Time for a request's headers to arrive (Node `headersTimeout`). */

@@ -211,6 +211,31 @@ describe("App: the business API", () => {
           headers: { "content-type": "text/plain" }
         })
         expect(plain.status).toBe(415)
+        for (const headers of [
+          { "content-type": "application/json-patch+json" },
+          { "content-type": "application/json; charset=latin1" },
+          { ...jsonHeaders, "content-encoding": "gzip" },
+          {}
+        ]) {
+          const refused = yield* call(business, "PUT", "/users/1", { body: '{"age":1}', headers })
+          expect([headers, refused.status]).toEqual([headers, 415])
+        }
+        // A type that is not JSON is refused even on an empty body (an empty form is no empty patch).
+        const emptyForm = yield* call(business, "PUT", "/users/1", {
+          headers: { "content-type": "application/x-www-form-urlencoded", "content-length": "0" }
+        })
+        expect(emptyForm.status).toBe(415)
+        for (const type of [
+          "APPLICATION/JSON",
+          "application/json; charset=UTF-8",
+          'application/json;charset="utf-8"'
+        ]) {
+          const accepted = yield* call(business, "POST", "/users", {
+            body: JSON.stringify({ ...ann, email: `t${type.length}@x.io` }),
+            headers: { "content-type": type }
+          })
+          expect([type, accepted.status]).toEqual([type, 201])
+        }
         const big = JSON.stringify({ ...ann, firstName: "x".repeat(20_000) })
         const declared = yield* call(business, "POST", "/users", { body: big, headers: jsonHeaders })
         expect([declared.status, declared.headers.connection]).toEqual([413, "close"])
@@ -251,21 +276,48 @@ describe("App: the business API", () => {
       })
   )
 
-  it.scopedLive("405 with Allow for a known path; JSON 404 otherwise; request ids echoed", () =>
-    Effect.gen(function* () {
-      const { business } = yield* setup()
-      const wrong = yield* call(business, "DELETE", "/users/1")
-      expect([wrong.status, wrong.headers.allow]).toEqual([405, "GET, PUT"])
-      expect(JSON.parse(wrong.body)).toEqual({ _tag: "MethodNotAllowed", allow: ["GET", "PUT"] })
-      const collection = yield* call(business, "PATCH", "/users")
-      expect([collection.status, collection.headers.allow]).toEqual([405, "POST, GET"])
-      const nowhere = yield* call(business, "GET", "/nowhere")
-      expect([nowhere.status, JSON.parse(nowhere.body)]).toEqual([404, { _tag: "RouteNotFound" }])
-      const given = yield* call(business, "GET", "/health/live", { headers: { "x-request-id": "abc-123" } })
-      expect(given.headers["x-request-id"]).toBe("abc-123")
-      const hostile = yield* call(business, "GET", "/health/live", { headers: { "x-request-id": "a b\tc" } })
-      expect(hostile.headers["x-request-id"]).toMatch(/^[0-9a-f-]{36}$/)
-    })
+  it.scopedLive(
+    "405 with Allow for a known path; HEAD like GET; OPTIONS 204 with Allow; JSON 404 otherwise; request ids echoed",
+    () =>
+      Effect.gen(function* () {
+        const { business, admin } = yield* setup()
+        const wrong = yield* call(business, "DELETE", "/users/1")
+        expect([wrong.status, wrong.headers.allow]).toEqual([405, "GET, HEAD, PUT, OPTIONS"])
+        expect(JSON.parse(wrong.body)).toEqual({
+          _tag: "MethodNotAllowed",
+          allow: ["GET", "HEAD", "PUT", "OPTIONS"]
+        })
+        const collection = yield* call(business, "PATCH", "/users")
+        expect([collection.status, collection.headers.allow]).toEqual([405, "POST, GET, HEAD, OPTIONS"])
+        const flushByGet = yield* call(admin, "GET", "/cache/flush")
+        expect([flushByGet.status, flushByGet.headers.allow]).toEqual([405, "POST, OPTIONS"])
+        for (const path of ["/health", "/health/live", "/health/ready", "/openapi.json", "/docs"]) {
+          const put = yield* call(business, "PUT", path)
+          expect([path, put.status, put.headers.allow]).toEqual([path, 405, "GET, HEAD, OPTIONS"])
+          const head = yield* call(business, "HEAD", path)
+          expect([path, head.status, head.body]).toEqual([path, 200, ""])
+        }
+        const metricsHead = yield* call(admin, "HEAD", "/metrics")
+        expect([metricsHead.status, metricsHead.body]).toEqual([200, ""])
+        const headMissing = yield* call(business, "HEAD", "/users/999")
+        expect([headMissing.status, headMissing.body]).toEqual([404, ""])
+        const options = yield* call(business, "OPTIONS", "/users/1")
+        expect([options.status, options.headers.allow, options.body]).toEqual([
+          204,
+          "GET, HEAD, PUT, OPTIONS",
+          ""
+        ])
+        const optionsNowhere = yield* call(business, "OPTIONS", "/nowhere")
+        expect(optionsNowhere.status).toBe(404)
+        const nowhere = yield* call(business, "GET", "/nowhere")
+        expect([nowhere.status, JSON.parse(nowhere.body)]).toEqual([404, { _tag: "RouteNotFound" }])
+        const given = yield* call(business, "GET", "/health/live", { headers: { "x-request-id": "abc-123" } })
+        expect(given.headers["x-request-id"]).toBe("abc-123")
+        const hostile = yield* call(business, "GET", "/health/live", {
+          headers: { "x-request-id": "a b\tc" }
+        })
+        expect(hostile.headers["x-request-id"]).toMatch(/^[0-9a-f-]{36}$/)
+      })
   )
 
   it.scopedLive("serves its OpenAPI document and Swagger UI", () =>
@@ -311,8 +363,21 @@ describe("App: the admin API", () => {
     Effect.gen(function* () {
       const { admin } = yield* setup(Option.some(Redacted.make("s3cret")))
       expect((yield* call(admin, "POST", "/cache/flush")).status).toBe(401)
-      const wrong = yield* call(admin, "POST", "/cache/flush", { headers: { authorization: "Bearer nope" } })
-      expect(wrong.status).toBe(401)
+      for (const authorization of [
+        "Bearer nope",
+        "Bearer s3creT",
+        "Bearer s3cret2",
+        "Bearer ",
+        "Basic s3cret",
+        "s3cret"
+      ]) {
+        const wrong = yield* call(admin, "POST", "/cache/flush", { headers: { authorization } })
+        expect([authorization, wrong.status]).toEqual([authorization, 401])
+      }
+      const scheme = yield* call(admin, "POST", "/cache/flush", {
+        headers: { authorization: "bearer s3cret" }
+      })
+      expect(scheme.status).toBe(200)
       const right = yield* call(admin, "POST", "/cache/flush", {
         headers: { authorization: "Bearer s3cret" }
       })
