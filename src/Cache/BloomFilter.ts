@@ -6,8 +6,10 @@
  *
  * The filter is built from the source (`keys`: every key that exists, e.g. a stream of primary keys
  * from the database) when the Layer is built, and kept current from the `ChangeFeed`: an INSERT into
- * `table` adds the keys it reports; an INSERT whose keys are unknown (a raw statement) rebuilds the
- * filter, and until the rebuild ends every key is admitted, so no existing key is ever rejected. A
+ * `table` adds the keys it reports; an INSERT whose keys are unknown (a raw statement), and a raw
+ * write whose tables cannot be named (table `"*"`: a `CALL`, a `DO` block, DDL) of the configured
+ * database, rebuild the filter, and until the rebuild ends every key is admitted, so no key that may
+ * have been inserted is ever rejected. A
  * filter that outgrows its capacity is rebuilt larger. Deletes are not removed (a classic bloom
  * filter cannot): a deleted key is admitted, and its load finds nothing.
  *
@@ -32,9 +34,10 @@
  */
 import Bloom from "bloom-filters"
 import { type Context, Duration, Effect, type Layer, Option, Queue, type Scope, Stream } from "effect"
-import { type ChangeEvent, ChangeFeed } from "../Query/ChangeFeed.js"
+import type { ChangeEvent, ChangeFeed } from "../Query/ChangeFeed.js"
 import type { CacheError } from "./CacheError.js"
 import * as Channel from "./internal/channel.js"
+import * as Drain from "./internal/drain.js"
 import * as M from "./internal/patternMetrics.js"
 import * as ReadThrough from "./ReadThrough.js"
 
@@ -111,6 +114,8 @@ export const make = <E, R>(
     let current: Current | undefined
     /** Admit everything: before the first build, or while a rebuild for unknown inserts runs. */
     let open = true
+    /** Counts the openings for unknown inserts: a build closes the filter only if none came after it began. */
+    let openings = 0
     /** Keys added while a build runs, replayed into the new filter. */
     let pending: Array<string> | undefined
     let building = false
@@ -125,13 +130,15 @@ export const make = <E, R>(
 
     const buildOnce = Effect.gen(function* () {
       pending = []
+      const since = openings
       const keys = yield* Stream.runCollect(options.keys).pipe(Effect.provide(context))
       const all = [...keys, ...pending]
       const capacity = Math.max(floor, 2 * all.length)
       const filter = Bloom.BloomFilter.create(capacity, rate)
       for (const key of all) filter.add(key)
       current = { filter, capacity, items: all.length }
-      open = false
+      // Keys read before a later opening may miss its inserts: the build that opening requested closes it.
+      if (openings === since) open = false
     }).pipe(
       Effect.catchAllCause((cause) =>
         Effect.logWarning(`bloom filter ${name}: building from the source failed; admitting every key`, cause)
@@ -166,12 +173,21 @@ export const make = <E, R>(
       )
     })
 
-    const rebuildOpen = Effect.suspend(() => {
+    /** Admits every key from now on (synchronously: the very next lookup), until a build closes it. */
+    const reopen = () => {
       open = true
+      openings++
+    }
+    const rebuildOpen = Effect.suspend(() => {
+      reopen()
       return build
     })
 
     const scope = yield* Effect.scope
+    const rebuildInBackground = Effect.suspend(() => {
+      reopen()
+      return Effect.asVoid(Effect.forkIn(build, scope))
+    })
     /** Keys (or `null`: unknown keys, rebuild) from other processes; `"reconnected"`: messages may be lost. */
     const remote = yield* Queue.unbounded<string | "reconnected">()
     const channel =
@@ -192,10 +208,12 @@ export const make = <E, R>(
 
     // Builds run in their own fibers so events keep flowing (and are replayed) while one runs.
     const onEvent = (event: ChangeEvent): Effect.Effect<void> => {
-      if (event.type !== "INSERT" || event.table !== options.table) return Effect.void
+      // `"*"`: a raw write whose tables cannot be named (of any type) may have inserted into this table.
+      const anyTable = event.table === "*"
+      if (!anyTable && (event.type !== "INSERT" || event.table !== options.table)) return Effect.void
       if (options.database !== undefined && event.database !== options.database) return Effect.void
-      const keys = event.primaryKeys === undefined ? null : event.primaryKeys.map(options.key)
-      const applied = keys === null ? Effect.asVoid(Effect.forkIn(rebuildOpen, scope)) : addAll(keys)
+      const keys = anyTable || event.primaryKeys === undefined ? null : event.primaryKeys.map(options.key)
+      const applied = keys === null ? rebuildInBackground : addAll(keys)
       // Published from a fiber of the Layer's scope: a lookup that drained this event never waits on Redis.
       return channel === undefined
         ? applied
@@ -204,35 +222,23 @@ export const make = <E, R>(
 
     const onRemote = (text: string | "reconnected"): Effect.Effect<void> =>
       text === "reconnected" || channel === undefined
-        ? Effect.asVoid(Effect.forkIn(rebuildOpen, scope))
+        ? rebuildInBackground
         : Effect.flatMap(
             channel.parse(text),
             Option.match({
               onNone: () => Effect.void,
-              onSome: (keys) =>
-                keys === null ? Effect.asVoid(Effect.forkIn(rebuildOpen, scope)) : addAll(keys)
+              onSome: (keys) => (keys === null ? rebuildInBackground : addAll(keys))
             })
           )
 
-    // Events are drained, never awaited by a consumer fiber: a consumer that has taken an event but
-    // not yet applied it would let the lookup right after an INSERT reject the new key.
-    const events = yield* Effect.flatMap(ChangeFeed, (feed) => feed.subscribe)
-    const waiting = () =>
-      Option.getOrElse(events.unsafeSize(), () => 0) + Option.getOrElse(remote.unsafeSize(), () => 0) > 0
-    const drain = Effect.suspend(() =>
-      waiting()
-        ? Effect.zipRight(
-            Effect.flatMap(Queue.takeAll(events), (taken) =>
-              Effect.forEach(taken, onEvent, { discard: true })
-            ),
-            Effect.flatMap(Queue.takeAll(remote), (taken) =>
-              Effect.forEach(taken, onRemote, { discard: true })
-            )
-          )
-        : Effect.void
-    )
-    const drainEvery = Duration.decode(options.drainInterval ?? "100 millis")
-    yield* Effect.forkScoped(Effect.forever(Effect.zipRight(Effect.sleep(drainEvery), drain)))
+    // Every lookup first applies the events pending (see internal/drain): a consumer fiber that had
+    // taken an event but not yet applied it would let the lookup right after an INSERT reject the key.
+    const drain = yield* Drain.make({
+      onEvent,
+      remote,
+      onRemote,
+      interval: options.drainInterval ?? "100 millis"
+    })
 
     if (options.initial === "background") yield* Effect.forkScoped(build)
     else yield* build

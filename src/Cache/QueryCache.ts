@@ -6,13 +6,17 @@
  *
  * - Invalidations come from the `ChangeFeed` (install `ChangeCapture`): every query drains the events
  *   pending before it reads generations, so the query after a write (after its commit, inside a
- *   transaction) already misses, in this fiber and in every other. A raw write whose table is unknown
- *   publishes no event; passing through this middleware, it invalidates the whole database.
+ *   transaction) already misses, in this fiber and in every other. A raw write whose tables are
+ *   unknown (a `"*"` event) invalidates the whole database, and so does one passing through this
+ *   middleware (without `ChangeCapture` too).
  * - Generations live in the backing cache itself (with a random start, so a generation the cache
  *   evicted never comes back to an old value): processes sharing a Redis share invalidations.
  * - Bypassed inside a transaction (it may read its own uncommitted writes), for RAW statements, and
  *   for SELECTs holding raw SQL fragments (the tables they read are unknown).
  * - A cache that fails is a miss (logged): the query still runs.
+ * - Streams (`Select.stream()`) pass through uncached: never answered from the cache (so never stale)
+ *   and never stored (that would hold the whole result in memory); a stream stays a stream. Streams
+ *   are SELECTs: they invalidate nothing.
  *
  * Rows are stored in a self-describing encoding (dates, bigints, bytes and JSON values survive a
  * Redis round trip), so any `Cache` can back it.
@@ -253,7 +257,7 @@ export const make = (
         )
       }
 
-    /** A raw write whose table is unknown publishes no event: bump the whole database (after commit). */
+    /** A raw write whose tables are unknown bumps the whole database (after commit), `ChangeCapture` or not. */
     const wroteUnknown = (ctx: Executor.QueryContext) => {
       const now = bump(ctx.session.label, "*")
       return Effect.flatMap(FiberRef.get(ctx.session.transaction), (tx) =>
@@ -261,21 +265,27 @@ export const make = (
       )
     }
 
-    return (next) => {
-      const cached = read(next)
-      return (ctx) => {
-        if (ctx.type !== "SELECT") {
-          const unknownWrite = ctx.description._tag === "Raw" && ctx.description.writes === undefined
-          return unknownWrite ? Effect.tap(next(ctx), () => wroteUnknown(ctx)) : next(ctx)
+    return Executor.middleware(
+      (next) => {
+        const cached = read(next)
+        return (ctx) => {
+          if (ctx.type !== "SELECT") {
+            const unknownWrite = ctx.description._tag === "Raw" && ctx.description.writes === undefined
+            return unknownWrite ? Effect.tap(next(ctx), () => wroteUnknown(ctx)) : next(ctx)
+          }
+          if (!cacheable(ctx)) return next(ctx)
+          return Effect.flatMap(FiberRef.get(ctx.session.transaction), (tx) => {
+            if (Option.isSome(tx)) return next(ctx)
+            const tables = tablesOf(ctx)
+            return tables === undefined ? next(ctx) : Effect.zipRight(drain, cached(ctx, tables))
+          })
         }
-        if (!cacheable(ctx)) return next(ctx)
-        return Effect.flatMap(FiberRef.get(ctx.session.transaction), (tx) => {
-          if (Option.isSome(tx)) return next(ctx)
-          const tables = tablesOf(ctx)
-          return tables === undefined ? next(ctx) : Effect.zipRight(drain, cached(ctx, tables))
-        })
-      }
-    }
+      },
+      // A stream is never answered from the cache nor stored into it: its rows come from the
+      // database as they arrive (so never stale), and caching them would hold the whole result.
+      // Streams are SELECTs (`Select.stream()`): they write nothing, so they invalidate nothing.
+      (next) => next
+    )
   })
 
 /**
@@ -294,10 +304,7 @@ export const layer = <CI>(
     Executor.Executor,
     Effect.flatMap(cacheTag, (cache) =>
       Effect.flatMap(make(cache, options), (middleware) =>
-        Effect.map(Executor.Executor, (ex) => ({
-          ...ex,
-          execute: Executor.applyMiddleware(ex.execute, [middleware])
-        }))
+        Effect.map(Executor.Executor, (ex) => Executor.wrap(ex, [middleware]))
       )
     )
   )

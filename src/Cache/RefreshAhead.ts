@@ -9,7 +9,8 @@
  * already misses); changes are otherwise applied every `drainInterval`, from the feed and from Redis.
  *
  * A change whose rows are unknown (an UPDATE by a non-key condition, a raw statement) invalidates
- * every key this process stored through the cache: the read path tracks them, for `trackFor` (twice
+ * every key this process stored through the cache, and so does a raw write whose tables cannot be
+ * named (table `"*"`: a `CALL`, a `DO` block, DDL) of the configured database (of any, without one): the read path tracks them, for `trackFor` (twice
  * the TTL by default; raise it when a decorator such as `RandomExpiration` stretches TTLs further).
  *
  * With `redis`, every change applied here is also published on a Redis channel, and changes published
@@ -19,9 +20,10 @@
  * @since 0.1.0
  */
 import { type Context, Duration, Effect, type Layer, Option, Queue } from "effect"
-import { type ChangeEvent, ChangeFeed } from "../Query/ChangeFeed.js"
+import type { ChangeEvent, ChangeFeed } from "../Query/ChangeFeed.js"
 import { CacheError } from "./CacheError.js"
 import * as Channel from "./internal/channel.js"
+import * as Drain from "./internal/drain.js"
 import { KeyTracker } from "./internal/keyTables.js"
 import * as M from "./internal/patternMetrics.js"
 import * as ReadThrough from "./ReadThrough.js"
@@ -98,7 +100,6 @@ export const layer = <I, A, E, R>(
         tracker: parts.tracker ?? { keys: new KeyTracker(), forMillis }
       }
       const rt = ReadThrough.fromParts(base)
-      const drainInterval = options.drainInterval ?? "250 millis"
       const context = yield* Effect.context<R>()
       const scope = yield* Effect.scope
       const reload = options.action === "reload"
@@ -143,9 +144,11 @@ export const layer = <I, A, E, R>(
             )
 
       const onEvent = (event: ChangeEvent): Effect.Effect<void> => {
-        if (event.table !== options.table) return Effect.void
+        // `"*"`: a raw write whose tables cannot be named may have written this table.
+        const anyTable = event.table === "*"
+        if (!anyTable && event.table !== options.table) return Effect.void
         if (options.database !== undefined && event.database !== options.database) return Effect.void
-        const keys = event.primaryKeys === undefined ? null : event.primaryKeys.map(options.key)
+        const keys = anyTable || event.primaryKeys === undefined ? null : event.primaryKeys.map(options.key)
         const applied = apply(keys)
         // Published from a fiber of the Layer's scope: a read that drained this change never waits on Redis.
         return channel === undefined
@@ -159,25 +162,14 @@ export const layer = <I, A, E, R>(
           ? apply(null)
           : Effect.flatMap(channel.parse(text), Option.match({ onNone: () => Effect.void, onSome: apply }))
 
-      // Changes are drained, never awaited: every get first applies what is pending (so the read
-      // after a committed write already misses, in any fiber), and a background drain applies
-      // changes when no read comes (reloads happen then).
-      const events = yield* Effect.flatMap(ChangeFeed, (feed) => feed.subscribe)
-      const pending = () =>
-        Option.getOrElse(events.unsafeSize(), () => 0) + Option.getOrElse(remote.unsafeSize(), () => 0) > 0
-      const drain = Effect.suspend(() =>
-        pending()
-          ? Effect.zipRight(
-              Effect.flatMap(Queue.takeAll(events), (taken) =>
-                Effect.forEach(taken, onEvent, { discard: true })
-              ),
-              Effect.flatMap(Queue.takeAll(remote), (taken) =>
-                Effect.forEach(taken, onRemote, { discard: true })
-              )
-            )
-          : Effect.void
-      )
-      yield* Effect.forkScoped(Effect.forever(Effect.zipRight(Effect.sleep(drainInterval), drain)))
+      // Every get first applies the changes pending (so the read after a committed write already
+      // misses, in any fiber); a background drain applies them when no read comes (reloads happen then).
+      const drain = yield* Drain.make({
+        onEvent,
+        remote,
+        onRemote,
+        interval: options.drainInterval ?? "250 millis"
+      })
       return { ...base, before: [...base.before, drain] }
     })
   )

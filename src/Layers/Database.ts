@@ -132,7 +132,11 @@ const spanAttributes = (url: DatabaseUrl): Record<string, string | number> => {
   }
 }
 
-const executorLayer = (url: DatabaseUrl, overrides: NonNullable<Options["overrides"]>) =>
+const executorLayer = (
+  url: DatabaseUrl,
+  overrides: NonNullable<Options["overrides"]>,
+  maxConnections: number
+) =>
   Layer.effect(
     Executor.Executor,
     Effect.gen(function* () {
@@ -145,7 +149,8 @@ const executorLayer = (url: DatabaseUrl, overrides: NonNullable<Options["overrid
           dialect: Dialect.byName[url.dialect],
           sql,
           registry,
-          attributes: spanAttributes(url)
+          attributes: spanAttributes(url),
+          maxConnections
         })
       )
     })
@@ -165,8 +170,11 @@ export const layer = (
 > =>
   Layer.unwrapEffect(
     Effect.map(parseUrl(options.url), (url) => {
-      const client = Layer.mapError(clientLayer(url, options.maxConnections ?? 10), (e) => fromDriver(e))
-      return SessionClient.layer(Layer.provideMerge(executorLayer(url, options.overrides ?? []), client))
+      const maxConnections = options.maxConnections ?? 10
+      const client = Layer.mapError(clientLayer(url, maxConnections), (e) => fromDriver(e))
+      return SessionClient.layer(
+        Layer.provideMerge(executorLayer(url, options.overrides ?? [], maxConnections), client)
+      )
     })
   )
 

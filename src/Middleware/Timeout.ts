@@ -24,9 +24,13 @@
  * grace second past the deadline for the server's answer before it gives up by itself: interrupting
  * a running statement earlier would make the driver ask a second connection to cancel it.
  *
+ * A stream stays a stream: only the server bounds its statement (MariaDB: the rewritten statement;
+ * PostgreSQL: `statement_timeout` for the cursor, in the fiber's transaction or in one of the
+ * stream's own, rolled back when it ends). `QueryTimeoutError.sql` is `Executor.displaySql`'s text.
+ *
  * @since 0.1.0
  */
-import { Deferred, Duration, Effect, Either, FiberRef, type Layer, Option } from "effect"
+import { Deferred, Duration, Effect, Either, FiberRef, type Layer, Option, Stream } from "effect"
 import { globalValue } from "effect/GlobalValue"
 import * as Executor from "../Query/Executor.js"
 import * as Engine from "../Query/internal/transaction.js"
@@ -188,45 +192,98 @@ export const make = (options: Options | Duration.DurationInput): Executor.Middle
   const opts: Options = typeof options === "object" && "duration" in options ? options : { duration: options }
   const fallback = Duration.decode(opts.duration)
   const serverSide = opts.serverSide ?? true
-  return (next) => (ctx) =>
-    Effect.gen(function* (): Effect.fn.Return<Executor.QueryResult, QueryError> {
-      const duration = Option.getOrElse(yield* FiberRef.get(current), () => fallback)
+  /** The duration in force for this fiber, and the error at its deadline (with the redacted SQL). */
+  const deadlineOf = (ctx: Executor.QueryContext) =>
+    Effect.map(FiberRef.get(current), (set) => {
+      const duration = Option.getOrElse(set, () => fallback)
       const timedOut = () =>
         new QueryTimeoutError({
           table: ctx.table,
-          sql: ctx.statement.sql,
+          sql: Executor.displaySql(ctx),
           timeoutMillis: Duration.toMillis(duration)
         })
-      const clientOnly = Effect.timeoutFail(next(ctx), { duration, onTimeout: timedOut })
-      const style = ctx.session.dialect.transactions.statementTimeout
-      if (!serverSide || style === "none" || !boundable(ctx)) return yield* clientOnly
-      // Set once the server bounds the statement: from then on the client waits for the server's answer.
-      const bounded = yield* Deferred.make<void>()
-      let work: Effect.Effect<Executor.QueryResult, QueryError>
-      if (style === "setStatement") {
-        if (!(yield* isMariaDb(ctx))) return yield* clientOnly
-        yield* Deferred.succeed(bounded, undefined)
-        work = next(setStatement(ctx, duration))
-      } else {
-        const deadline =
-          (yield* Effect.clockWith((clock) => clock.currentTimeMillis)) + Duration.toMillis(duration)
-        const frame = yield* Engine.active(ctx.session)
-        const tx = yield* FiberRef.get(ctx.session.transaction)
-        // A transaction that has ended refuses the statement anyway.
-        if (Option.isNone(frame) && Option.isSome(tx)) return yield* clientOnly
-        const statement = boundedInTransaction(ctx.session, deadline, bounded, next(ctx), timedOut)
-        work = Option.isSome(frame) ? statement : boundedAlone(ctx.session, statement)
-      }
-      const clock = Effect.sleep(duration).pipe(
-        Effect.zipRight(Deferred.isDone(bounded)),
-        Effect.flatMap((isBounded) => (isBounded ? Effect.sleep(grace) : Effect.void)),
-        Effect.zipRight(Effect.fail(timedOut()))
-      )
-      return yield* Effect.raceFirst(
-        Effect.catchIf(work, stoppedByServer, () => Effect.fail(timedOut())),
-        clock
-      )
+      return { duration, timedOut }
     })
+  const execute =
+    (next: Executor.Handler): Executor.Handler =>
+    (ctx) =>
+      Effect.gen(function* (): Effect.fn.Return<Executor.QueryResult, QueryError> {
+        const { duration, timedOut } = yield* deadlineOf(ctx)
+        const clientOnly = Effect.timeoutFail(next(ctx), { duration, onTimeout: timedOut })
+        const style = ctx.session.dialect.transactions.statementTimeout
+        if (!serverSide || style === "none" || !boundable(ctx)) return yield* clientOnly
+        // Set once the server bounds the statement: from then on the client waits for the server's answer.
+        const bounded = yield* Deferred.make<void>()
+        let work: Effect.Effect<Executor.QueryResult, QueryError>
+        if (style === "setStatement") {
+          if (!(yield* isMariaDb(ctx))) return yield* clientOnly
+          yield* Deferred.succeed(bounded, undefined)
+          work = next(setStatement(ctx, duration))
+        } else {
+          const deadline =
+            (yield* Effect.clockWith((clock) => clock.currentTimeMillis)) + Duration.toMillis(duration)
+          const frame = yield* Engine.active(ctx.session)
+          const tx = yield* FiberRef.get(ctx.session.transaction)
+          // A transaction that has ended refuses the statement anyway.
+          if (Option.isNone(frame) && Option.isSome(tx)) return yield* clientOnly
+          const statement = boundedInTransaction(ctx.session, deadline, bounded, next(ctx), timedOut)
+          work = Option.isSome(frame) ? statement : boundedAlone(ctx.session, statement)
+        }
+        const clock = Effect.sleep(duration).pipe(
+          Effect.zipRight(Deferred.isDone(bounded)),
+          Effect.flatMap((isBounded) => (isBounded ? Effect.sleep(grace) : Effect.void)),
+          Effect.zipRight(Effect.fail(timedOut()))
+        )
+        return yield* Effect.raceFirst(
+          Effect.catchIf(work, stoppedByServer, () => Effect.fail(timedOut())),
+          clock
+        )
+      })
+  // A stream stays a stream: only the server bounds its statement (a client deadline would cut a
+  // long stream a slow consumer reads), and the server's error becomes QueryTimeoutError.
+  const stream =
+    (next: Executor.StreamHandler): Executor.StreamHandler =>
+    (ctx) =>
+      Stream.unwrapScoped(
+        Effect.gen(function* () {
+          const { duration, timedOut } = yield* deadlineOf(ctx)
+          const mapped = (rows: Stream.Stream<Executor.Row, QueryError>) =>
+            Stream.catchAll(rows, (e) => Stream.fail(stoppedByServer(e) ? timedOut() : e))
+          const style = ctx.session.dialect.transactions.statementTimeout
+          if (!serverSide || style === "none" || !boundable(ctx)) return next(ctx)
+          if (style === "setStatement") {
+            return (yield* isMariaDb(ctx)) ? mapped(next(setStatement(ctx, duration))) : next(ctx)
+          }
+          const frame = yield* Engine.active(ctx.session)
+          // A transaction that has ended refuses the statement anyway.
+          if (Option.isNone(frame) && Option.isSome(yield* FiberRef.get(ctx.session.transaction))) {
+            return next(ctx)
+          }
+          if (Option.isSome(frame)) {
+            const previous = yield* setLocal(ctx.session, Duration.toMillis(duration))
+            yield* Effect.addFinalizer(() => Effect.ignore(restoreLocal(ctx.session, previous)))
+          } else {
+            // Outside a transaction the cursor runs in one of its own, for the life of the stream (it
+            // reads only: rolled back at the end), so the bound never outlives it on a pooled connection.
+            const statements = yield* Engine.statementsFor(ctx.session, {})
+            const own = yield* Engine.open(
+              ctx.session,
+              { _tag: "Root", statements },
+              yield* Effect.scope,
+              undefined
+            )
+            yield* Effect.addFinalizer(() =>
+              Effect.catchAll(Engine.rollback(own, undefined), (e) =>
+                Effect.logWarning("Timeout: ending a stream's own transaction failed", e)
+              )
+            )
+            yield* Effect.locallyScoped(ctx.session.transaction, Option.some(own.state))
+            yield* setLocal(ctx.session, Duration.toMillis(duration))
+          }
+          return mapped(next(ctx))
+        })
+      )
+  return Executor.middleware(execute, stream)
 }
 
 /**

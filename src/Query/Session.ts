@@ -35,6 +35,8 @@ export interface Session {
   readonly attributes: Readonly<Record<string, string | number>>
   /** What the server is, asked once per session (see `server`). */
   readonly serverInfo: { current: ServerInfo | undefined }
+  /** The size of the connection pool, when known (see `singleConnection`). */
+  readonly maxConnections?: number | undefined
 }
 
 /** Facts about the server behind a session, probed once. @since 0.1.0 @category models */
@@ -54,12 +56,22 @@ export const make = (options: {
   readonly sql: SqlClient.SqlClient
   readonly registry: EntityRegistryService
   readonly attributes?: Readonly<Record<string, string | number>>
+  readonly maxConnections?: number | undefined
 }): Session => ({
   ...options,
   attributes: options.attributes ?? {},
   transaction: FiberRef.unsafeMake(Option.none<TransactionState>()),
   serverInfo: { current: undefined }
 })
+
+/**
+ * Whether the session has one connection only (SQLite, or a pool of one): a transaction holding it
+ * leaves none for work outside it, which would wait forever.
+ *
+ * @since 0.1.0 @category server
+ */
+export const singleConnection = (session: Session): boolean =>
+  session.dialect.transactions.singleConnection || session.maxConnections === 1
 
 const mariadbVersion = /^(\d+)\.(\d+)\..*mariadb/i
 

@@ -33,7 +33,7 @@ import type * as Dialect from "../Query/Dialect.js"
 import { Executor } from "../Query/Executor.js"
 import * as Frame from "../Query/internal/transaction.js"
 import { classify, DatabaseError } from "../Query/QueryError.js"
-import type * as Session from "../Query/Session.js"
+import * as Session from "../Query/Session.js"
 import { TxError } from "../Query/TxError.js"
 
 /**
@@ -41,9 +41,11 @@ import { TxError } from "../Query/TxError.js"
  *
  * - `required` (default): join it, or begin one
  * - `requiresNew`: begin an independent one on another connection; the current one is suspended
+ *   (inside a transaction on a database with one connection — SQLite, a pool of one — `TxError`
+ *   `unsupported` at once, since the second connection would never come)
  * - `nested`: a savepoint in the current one (rolled back alone), or begin one
  * - `supports`: join it, or run without a transaction
- * - `notSupported`: run outside it
+ * - `notSupported`: run outside it (on one connection inside a transaction: `unsupported`, as above)
  * - `mandatory`: join it, or fail with `TxError` (`mandatory`)
  * - `never`: run without a transaction, or fail with `TxError` (`never`) when there is one
  *
@@ -133,7 +135,7 @@ const unsupported = (detail: string) => Effect.fail(new TxError({ reason: "unsup
 const plan = (session: Session.Session, options: Options): Effect.Effect<Plan, TxError> =>
   // A transaction that has ended counts as none (the notes' `!tx.done`).
   Effect.flatMap(Frame.active(session), (current) => {
-    const oneConnection = session.dialect.transactions.singleConnection
+    const oneConnection = Session.singleConnection(session)
     switch (options.propagation ?? "required") {
       case "required":
         return Effect.succeed(

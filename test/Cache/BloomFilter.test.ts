@@ -21,9 +21,10 @@ import type { SelectError } from "../../src/Query/Select.js"
 import * as Select from "../../src/Query/Select.js"
 import * as Entity from "../../src/Schema/Entity.js"
 import * as Tx from "../../src/Tx/Tx.js"
-import { uniqueName } from "../support/databases.js"
+import { testDatabases, uniqueName } from "../support/databases.js"
 import { startRedisServer } from "../support/redisServer.js"
 import { serviceAvailable, serviceUrls } from "../support/services.js"
+import { unnamedWrite } from "../support/unnamedWrite.js"
 import { pollUntil } from "./Poll.js"
 
 const table = uniqueName("bloom_items")
@@ -371,3 +372,57 @@ describe.skipIf(!serviceAvailable("redis"))("BloomFilter across instances sharin
     60_000
   )
 })
+
+for (const db of testDatabases()) {
+  describe.skipIf(!db.available)(
+    `${db.label}: BloomFilter and a raw write whose tables cannot be named`,
+    () => {
+      const t = uniqueName("bloom_any")
+      class AnyItem extends Schema.Class<AnyItem>("AnyItem")(
+        { id: Schema.Number, name: Schema.String },
+        Entity.table(t)
+      ) {}
+      it.scopedLive(
+        "the '*' event reopens the filter at once and rebuilds it: the key inserted is admitted",
+        () =>
+          Effect.gen(function* () {
+            const sql = yield* SqlClient.SqlClient
+            yield* Effect.acquireRelease(
+              sql.unsafe(`CREATE TABLE ${t} (id INT PRIMARY KEY, name VARCHAR(50) NOT NULL)`),
+              () => Effect.orDie(sql.unsafe(`DROP TABLE ${t}`))
+            )
+            yield* sql.unsafe(`INSERT INTO ${t} (id, name) VALUES (1, 'one')`)
+            const filter = yield* BloomFilter.make({
+              keys: Stream.map(Select.from(AnyItem).columns("id").stream(), (row) => String(row.id)),
+              table: t,
+              key: (pk) => String(pk.id),
+              rebuildInterval: "never"
+            })
+            assert.isTrue(yield* filter.mightContain("1"))
+            // A key the filter rejects for sure would need luck; pick ids until one is rejected.
+            let id = 1000
+            while (yield* filter.mightContain(String(id))) id++
+            yield* unnamedWrite(db.dialect, `INSERT INTO ${t} (id, name) VALUES (${id}, 'called')`)
+            // The very next lookup must not reject it, whether the rebuild has finished or not.
+            assert.isTrue(yield* filter.mightContain(String(id)))
+            yield* pollUntil(
+              "the rebuild to close the filter",
+              20_000,
+              Effect.map(filter.stats, (s) => !s.open)
+            )
+            const rebuilt = yield* filter.stats
+            assert.deepStrictEqual([rebuilt.open, rebuilt.items], [false, 2])
+            assert.isTrue(yield* filter.mightContain(String(id)))
+          }).pipe(
+            Effect.scoped,
+            Effect.provide(
+              Layer.provideMerge(
+                ChangeCapture.layer,
+                Layer.provideMerge(ChangeFeed.layer, Layer.orDie(db.layer))
+              )
+            )
+          )
+      )
+    }
+  )
+}

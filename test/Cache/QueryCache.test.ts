@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, layer } from "@effect/vitest"
-import { Effect, Layer, Metric, Ref, Schema } from "effect"
+import { Chunk, Effect, Layer, Metric, Ref, Schema, Stream } from "effect"
 import * as Cache from "../../src/Cache/Cache.js"
 import * as M from "../../src/Cache/internal/patternMetrics.js"
 import * as QueryCache from "../../src/Cache/QueryCache.js"
@@ -263,4 +263,113 @@ for (const db of testDatabases().filter((d) => d.dialect !== "pg")) {
       })
     })
   }
+}
+
+/** Rows a probe below the query cache let through, one at a time, and the SELECTs it executed. */
+class Probe extends Effect.Service<Probe>()("test/QueryCache/Probe", {
+  effect: Effect.map(Effect.all([Ref.make(0), Ref.make(0)]), ([streamed, executed]) => ({
+    streamed,
+    executed
+  }))
+}) {}
+
+const probe = Layer.unwrapEffect(
+  Effect.map(Probe, ({ streamed, executed }) =>
+    Executor.layerMiddleware(
+      Executor.middleware(
+        (next) => (ctx) =>
+          ctx.type === "SELECT"
+            ? Effect.zipRight(
+                Ref.update(executed, (n) => n + 1),
+                next(ctx)
+              )
+            : next(ctx),
+        (next) => (ctx) => Stream.tap(Stream.rechunk(next(ctx), 1), () => Ref.update(streamed, (n) => n + 1))
+      )
+    )
+  )
+)
+
+for (const db of testDatabases()) {
+  const numbers = uniqueName("qc_numbers")
+  class Num extends Schema.Class<Num>("Num")(
+    { id: Schema.Number, label: Schema.String },
+    Entity.table(numbers)
+  ) {}
+  const all = Select.from(Num).orderBy("id")
+  const fixtures = Layer.scopedDiscard(
+    Effect.acquireRelease(
+      Effect.flatMap(SqlClient.SqlClient, (sql) =>
+        Effect.zipRight(
+          sql.unsafe(`CREATE TABLE ${numbers} (id INT PRIMARY KEY, label VARCHAR(20) NOT NULL)`),
+          sql.unsafe(
+            `INSERT INTO ${numbers} (id, label) VALUES ${Array.from({ length: 1000 }, (_, i) => `(${i + 1}, 'n${i + 1}')`).join(", ")}`
+          )
+        )
+      ),
+      () => Effect.orDie(Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(`DROP TABLE ${numbers}`)))
+    )
+  )
+  // Installed as a plain middleware (`make`), where a middleware without a streaming form collects.
+  const cacheMiddleware = Layer.unwrapScoped(
+    Effect.map(
+      Effect.flatMap(Cache.Cache, (cache) => QueryCache.make(cache)),
+      (mw) => Executor.layerMiddleware(mw)
+    )
+  )
+  const stack = Layer.provideMerge(
+    cacheMiddleware,
+    Layer.mergeAll(
+      Layer.provideMerge(
+        probe,
+        Layer.provideMerge(
+          ChangeCapture.layer,
+          Layer.provideMerge(ChangeFeed.layer, Layer.provideMerge(fixtures, Layer.orDie(db.layer)))
+        )
+      ),
+      Cache.layerTest
+    ).pipe(Layer.provideMerge(Probe.Default))
+  )
+
+  describe.skipIf(!db.available)(`${db.label}: QueryCache and streams`, () => {
+    layer(stack, { timeout: "30 seconds" })((it) => {
+      it.effect("a stream through the query cache stays a stream: taking 3 of 1,000 rows pulls a few", () =>
+        Effect.gen(function* () {
+          const { streamed } = yield* Probe
+          const before = yield* Ref.get(streamed)
+          const first = yield* Stream.runCollect(Stream.take(all.stream(), 3))
+          assert.deepStrictEqual(
+            Chunk.toReadonlyArray(first).map((n) => n.id),
+            [1, 2, 3]
+          )
+          // Collected in memory, all 1,000 rows would pass the probe before the first came out.
+          assert.isAtMost((yield* Ref.get(streamed)) - before, 10)
+        })
+      )
+
+      it.effect("a stream is never served from the cache (never stale) and never fills it", () =>
+        Effect.gen(function* () {
+          const { executed } = yield* Probe
+          const sql = yield* SqlClient.SqlClient
+          const before = yield* Ref.get(executed)
+          yield* all.getMulti()
+          const cached = yield* all.getMulti()
+          assert.strictEqual((yield* Ref.get(executed)) - before, 1)
+          // Behind the library's back: the cached result is stale, the stream is not.
+          yield* sql.unsafe(`UPDATE ${numbers} SET label = 'changed' WHERE id = 1`)
+          assert.strictEqual(cached[0]?.label, "n1")
+          assert.strictEqual((yield* all.getMulti())[0]?.label, "n1")
+          const streamed = yield* Stream.runCollect(all.stream())
+          assert.strictEqual(Chunk.unsafeGet(streamed, 0).label, "changed")
+          assert.strictEqual(Chunk.size(streamed), 1000)
+          // A write through the library invalidates; the stream that follows stores nothing.
+          yield* Update.table(Num).set({ label: "again" }).where(Expr.columns(Num)("id").eq(2)).exec()
+          yield* Stream.runDrain(all.stream())
+          const afterStream = yield* Ref.get(executed)
+          assert.strictEqual((yield* all.getMulti())[1]?.label, "again")
+          assert.strictEqual((yield* Ref.get(executed)) - afterStream, 1)
+        })
+      )
+    })
+  })
 }

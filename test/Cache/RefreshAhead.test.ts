@@ -17,14 +17,18 @@ import * as ChangeFeed from "../../src/Query/ChangeFeed.js"
 import type { Executor } from "../../src/Query/Executor.js"
 import * as Expr from "../../src/Query/Expr.js"
 import * as Insert from "../../src/Query/Insert.js"
+import type { DecodeError } from "../../src/Query/QueryError.js"
+import type { RawError } from "../../src/Query/Raw.js"
+import * as Raw from "../../src/Query/Raw.js"
 import type { SelectError } from "../../src/Query/Select.js"
 import * as Select from "../../src/Query/Select.js"
 import * as Update from "../../src/Query/Update.js"
 import * as Entity from "../../src/Schema/Entity.js"
 import * as Tx from "../../src/Tx/Tx.js"
-import { uniqueName } from "../support/databases.js"
+import { testDatabases, uniqueName } from "../support/databases.js"
 import { startRedisServer } from "../support/redisServer.js"
 import { serviceAvailable, serviceUrls } from "../support/services.js"
+import { unnamedWrite } from "../support/unnamedWrite.js"
 import { pollUntil } from "./Poll.js"
 
 const table = uniqueName("refresh_items")
@@ -261,5 +265,80 @@ describe("RefreshAhead across a Redis outage", () => {
         assert.deepStrictEqual(seen, Option.some("v2"))
       }).pipe(Logger.withMinimumLogLevel(LogLevel.Error)),
     60_000
+  )
+})
+
+class AnyItems extends ReadThrough.Tag("test/RefreshAhead/AnyItems")<
+  AnyItems,
+  unknown,
+  RawError | DecodeError,
+  Executor | Loads
+>() {}
+
+for (const db of testDatabases()) {
+  describe.skipIf(!db.available)(
+    `${db.label}: RefreshAhead and a raw write whose tables cannot be named`,
+    () => {
+      const t = uniqueName("refresh_any")
+      const stackOf = RefreshAhead.layer(AnyItems, { table: t, key: (pk) => String(pk.id) }).pipe(
+        Layer.provide(
+          ReadThrough.layer(AnyItems, Cache.Cache, {
+            loader: (key) =>
+              Effect.flatMap(Loads, (counter) =>
+                Effect.zipRight(
+                  Ref.update(counter, (n) => n + 1),
+                  Effect.map(
+                    Raw.query(`SELECT name FROM ${t} WHERE id = ?`, [Number(key)]).getMulti(),
+                    (rows) => Option.map(Arr.head(rows), (row) => row.name)
+                  )
+                )
+              ),
+            ttl: "1 hour",
+            negative: { ttl: "1 hour" }
+          })
+        ),
+        Layer.provideMerge(MemoryCache.layer()),
+        Layer.provideMerge(Loads.Default),
+        Layer.provideMerge(
+          Layer.provideMerge(ChangeCapture.layer, Layer.provideMerge(ChangeFeed.layer, Layer.orDie(db.layer)))
+        )
+      )
+      const getAny = (id: number) => Effect.flatMap(AnyItems, (rt) => rt.get(String(id)))
+
+      it.scoped("the '*' event invalidates every key stored here; the next gets read the new rows", () =>
+        Effect.gen(function* () {
+          const sql = yield* SqlClient.SqlClient
+          yield* Effect.acquireRelease(
+            sql.unsafe(`CREATE TABLE ${t} (id INT PRIMARY KEY, name VARCHAR(50) NOT NULL)`),
+            () => Effect.orDie(sql.unsafe(`DROP TABLE ${t}`))
+          )
+          yield* sql.unsafe(`INSERT INTO ${t} (id, name) VALUES (1, 'v1')`)
+          assert.deepStrictEqual([yield* getAny(1), yield* getAny(2)], [Option.some("v1"), Option.none()])
+          assert.deepStrictEqual([yield* getAny(1), yield* getAny(2)], [Option.some("v1"), Option.none()])
+          assert.strictEqual(yield* loads, 2)
+          yield* unnamedWrite(db.dialect, `UPDATE ${t} SET name = 'v2' WHERE id = 1`)
+          yield* unnamedWrite(db.dialect, `INSERT INTO ${t} (id, name) VALUES (2, 'w1')`)
+          assert.deepStrictEqual([yield* getAny(1), yield* getAny(2)], [Option.some("v2"), Option.some("w1")])
+          assert.strictEqual(yield* loads, 4)
+        }).pipe(Effect.scoped, Effect.provide(stackOf))
+      )
+    }
+  )
+}
+
+describe("RefreshAhead and '*' events of other databases", () => {
+  it.scoped("with `database`, only a '*' event of that database invalidates", () =>
+    Effect.gen(function* () {
+      const feed = yield* ChangeFeed.ChangeFeed
+      const star = (database: string) =>
+        feed.publish({ database, table: "*", type: "UPDATE", primaryKeys: undefined, rowsAffected: 1 })
+      yield* get(1)
+      yield* star("elsewhere")
+      yield* get(1)
+      assert.strictEqual(yield* loads, 1)
+      yield* star("here")
+      yield* get(1)
+      assert.strictEqual(yield* loads, 2)
+    }).pipe(Effect.provide(stack("sqlite::memory:", { database: "here" })))
   )
 })

@@ -1,6 +1,18 @@
 import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, layer } from "@effect/vitest"
-import { Clock, Deferred, Effect, Either, Fiber, Layer, Schedule, TestClock } from "effect"
+import {
+  Chunk,
+  Clock,
+  Deferred,
+  Effect,
+  Either,
+  Fiber,
+  Layer,
+  Ref,
+  Schedule,
+  Stream,
+  TestClock
+} from "effect"
 import * as Database from "../../src/Layers/Database.js"
 import * as Timeout from "../../src/Middleware/Timeout.js"
 import * as Executor from "../../src/Query/Executor.js"
@@ -39,6 +51,31 @@ describe("Timeout (simulated slow handler, TestClock)", () => {
           yield* run(slow(Timeout.make("5 seconds"))),
           Either.right<Executor.QueryResult>({ _tag: "Rows", rows: [{ one: 1 }] })
         )
+      })
+    )
+
+    it.effect("the error's sql is the redacted text, never the literals of the statement", () =>
+      Effect.gen(function* () {
+        const s = yield* session
+        const ctx: Executor.QueryContext = {
+          ...statement(s, "SELECT 1 AS one FROM users WHERE password = 'hunter2'", [], { table: "t" }),
+          statement: {
+            sql: "SELECT 1 AS one FROM users WHERE password = 'hunter2'",
+            params: [],
+            display: "SELECT 1 AS one FROM users WHERE password = ?"
+          }
+        }
+        const result = yield* run(
+          Effect.provide(
+            Effect.either(execute(ctx)),
+            Executor.layerMiddleware(Timeout.make("1 second"), delay("2 seconds"))
+          )
+        )
+        assert.isTrue(Either.isLeft(result))
+        if (Either.isLeft(result) && result.left._tag === "QueryTimeoutError") {
+          assert.strictEqual(result.left.sql, "SELECT 1 AS one FROM users WHERE password = ?")
+          assert.notInclude(JSON.stringify(result.left), "hunter2")
+        } else assert.fail("expected QueryTimeoutError")
       })
     )
 
@@ -177,6 +214,25 @@ for (const db of testDatabases({ maxConnections: 1 }).filter((d) => d.dialect !=
     db.dialect === "mysql" ? `SELECT SLEEP(10) AS ${marker}` : `SELECT pg_sleep(10) AS ${marker}`
   const timeout = Executor.withMiddleware(Timeout.make("300 millis"))
 
+  /**
+   * `slow` fails with QueryTimeoutError long before its 10 s sleep ends, and the one connection then
+   * serves at once; on PostgreSQL the bound leaked into no pooled session.
+   */
+  const timesOutThenServes = <A, R>(slow: Effect.Effect<A, { readonly _tag: string }, R>) =>
+    Effect.gen(function* () {
+      const s = yield* session
+      const [error, millis] = yield* timed(Effect.flip(slow))
+      assert.strictEqual(error._tag, "QueryTimeoutError")
+      assert.isBelow(millis, 3000)
+      const [rows, after] = yield* timed(execute(statement(s, "SELECT 1 AS one")))
+      assert.deepStrictEqual(rows, { _tag: "Rows", rows: [{ one: 1 }] })
+      assert.isBelow(after, 3000)
+      if (db.dialect === "pg") {
+        const shown = yield* execute(statement(s, "SHOW statement_timeout", [], { expects: "rows" }))
+        assert.deepStrictEqual(shown, { _tag: "Rows", rows: [{ statement_timeout: "0" }] })
+      }
+    })
+
   describe.skipIf(!db.available)(`${db.label}: Timeout with a pool of one connection`, () => {
     layer(Layer.provideMerge(fixtures, db.layer), { excludeTestServices: true, timeout: "60 seconds" })(
       (it) => {
@@ -185,19 +241,9 @@ for (const db of testDatabases({ maxConnections: 1 }).filter((d) => d.dialect !=
           () =>
             Effect.gen(function* () {
               const s = yield* session
-              const [error, millis] = yield* timed(
-                timeout(execute(statement(s, sleep(uniqueName("one")), [], { table }))).pipe(Effect.flip)
+              yield* timesOutThenServes(
+                timeout(execute(statement(s, sleep(uniqueName("one")), [], { table })))
               )
-              assert.strictEqual(error._tag, "QueryTimeoutError")
-              assert.isBelow(millis, 3000)
-              const [rows, after] = yield* timed(execute(statement(s, "SELECT 1 AS one")))
-              assert.deepStrictEqual(rows, { _tag: "Rows", rows: [{ one: 1 }] })
-              assert.isBelow(after, 3000)
-              if (db.dialect === "pg") {
-                // The bound lived in the statement's own transaction: nothing leaks into the pooled session.
-                const shown = yield* execute(statement(s, "SHOW statement_timeout", [], { expects: "rows" }))
-                assert.deepStrictEqual(shown, { _tag: "Rows", rows: [{ statement_timeout: "0" }] })
-              }
             })
         )
 
@@ -268,6 +314,51 @@ for (const db of testDatabases({ maxConnections: 1 }).filter((d) => d.dialect !=
                 rows: [1, 2]
               })
             })
+        )
+
+        const streamOf = (ctx: Executor.QueryContext) =>
+          Effect.flatMap(Executor.Executor, (ex) => Stream.runCollect(ex.stream(ctx)))
+
+        it.effect(
+          "a stream is bounded on the server: QueryTimeoutError at the deadline, in and out of a transaction, the connection serves at once",
+          () =>
+            Effect.gen(function* () {
+              const s = yield* session
+              for (const wrap of [<A, E, R>(e: Effect.Effect<A, E, R>) => e, Tx.run()]) {
+                yield* timesOutThenServes(
+                  timeout(wrap(streamOf(statement(s, sleep(uniqueName("stream")), [], { table }))))
+                )
+              }
+            })
+        )
+
+        it.effect("a stream through Timeout stays a stream: taking 2 of 100,000 rows pulls a few", () =>
+          Effect.gen(function* () {
+            const s = yield* session
+            const pulled = yield* Ref.make(0)
+            const probe = Executor.middleware(
+              (next) => next,
+              (next) => (ctx) =>
+                Stream.tap(Stream.rechunk(next(ctx), 1), () => Ref.update(pulled, (n) => n + 1))
+            )
+            const many =
+              db.dialect === "mysql"
+                ? "SELECT seq AS n FROM seq_1_to_100000"
+                : "SELECT generate_series(1, 100000) AS n"
+            const first = yield* Executor.withMiddleware(
+              Timeout.make("5 seconds"),
+              probe
+            )(
+              Effect.flatMap(Executor.Executor, (ex) =>
+                Stream.runCollect(Stream.take(ex.stream(statement(s, many, [], { table })), 2))
+              )
+            )
+            assert.deepStrictEqual(
+              Chunk.toReadonlyArray(first).map((row) => Number(row.n)),
+              [1, 2]
+            )
+            assert.isAtMost(yield* Ref.get(pulled), 10)
+          })
         )
 
         if (db.dialect === "pg") {

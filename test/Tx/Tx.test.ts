@@ -630,3 +630,30 @@ for (const db of testDatabases({ maxConnections: 4 })) {
     })
   })
 }
+
+for (const db of testDatabases({ maxConnections: 1 }).filter((d) => d.dialect !== "sqlite")) {
+  const t = items("tx_one", db.dialect)
+  const starting = (prefix: string) => Effect.map(names(t), (all) => all.filter((n) => n.startsWith(prefix)))
+
+  describe.skipIf(!db.available)(`${db.label}: Tx on a pool of one connection`, () => {
+    layer(Layer.provideMerge(t.layer, db.layer), { timeout: "30 seconds" })((it) => {
+      it.effect(
+        "requiresNew and notSupported inside a transaction fail at once instead of waiting forever",
+        () =>
+          Effect.gen(function* () {
+            for (const propagation of ["requiresNew", "notSupported"] as const) {
+              const error = yield* Effect.gen(function* () {
+                yield* insert(t, `one-outer-${propagation}`)
+                yield* insert(t, "one-new").pipe(Tx.run({ propagation }))
+              }).pipe(Tx.run(), Effect.flip)
+              expect(error._tag === "TxError" && error.reason).toBe("unsupported")
+              expect(error.message).toContain("one connection")
+            }
+            // Nothing of the failed transactions was kept; outside a transaction requiresNew works.
+            yield* insert(t, "one-alone").pipe(Tx.run({ propagation: "requiresNew" }))
+            expect(yield* starting("one-")).toEqual(["one-alone"])
+          })
+      )
+    })
+  })
+}
