@@ -16,6 +16,7 @@
 import { NodeHttpServer, NodeRuntime } from "@effect/platform-node"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { Context, Deferred, Effect, Exit, Fiber, Layer } from "effect"
+import * as ChangeStream from "./ChangeStream/ChangeStream.js"
 import * as Api from "./Demo/Api.js"
 import * as App from "./Demo/App.js"
 import * as Caches from "./Demo/Caches.js"
@@ -95,6 +96,10 @@ const readiness = Layer.effect(
 
 const services = readiness.pipe(
   Layer.provideMerge(Caches.users),
+  // CDC=1: every committed change of the database, whoever wrote it, reaches the caches.
+  Layer.provideMerge(
+    ChangeStream.layerConfig({ entities: [Users.User], fallback: Config.defaultDatabaseUrl })
+  ),
   Layer.provideMerge(database),
   Layer.provideMerge(ChangeFeed.layer),
   Layer.provideMerge(ShutdownHooks.layer),

@@ -571,8 +571,10 @@ describe("demo program on SQLite: dead letters", () => {
     expect((await request(app.business, "PUT", `/users/${ann?.id}`, { email: "taken@x.io" })).status).toBe(
       200
     )
-    // Someone writes straight into the database and takes the email the pending write holds.
+    // Someone writes straight into the database: moves ann's email away and takes the one the pending
+    // write holds (the change of email itself was written through).
     const db = new Sqlite(url.slice("sqlite:".length))
+    db.prepare("UPDATE users SET email = 'moved@x.io' WHERE id = ?").run(ann?.id)
     db.prepare(
       "INSERT INTO users (first_name, last_name, email, age) VALUES ('X', 'X', 'taken@x.io', 1)"
     ).run()

@@ -23,6 +23,7 @@ import * as FailOpen from "../Cache/FailOpen.js"
 import * as MemoryCache from "../Cache/MemoryCache.js"
 import * as ReadThrough from "../Cache/ReadThrough.js"
 import * as RedisCache from "../Cache/RedisCache.js"
+import * as RefreshAhead from "../Cache/RefreshAhead.js"
 import * as Singleflight from "../Cache/Singleflight.js"
 import * as WriteBack from "../Cache/WriteBack.js"
 import * as WriteThrough from "../Cache/WriteThrough.js"
@@ -350,7 +351,15 @@ export const users: Layer.Layer<Users | CacheStatus, never, Executor | ChangeFee
         )
       )
       return Layer.effect(Users, service).pipe(
-        Layer.provide(Singleflight.layer(UserReads).pipe(Layer.provide(bloom), Layer.provide(reads))),
+        Layer.provide(
+          Singleflight.layer(UserReads).pipe(
+            Layer.provide(bloom),
+            // A committed change of a user (this program's, or any client's with CDC=1) drops the
+            // cached copy; a pending write-back value stays and is served until it is stored.
+            Layer.provide(RefreshAhead.layer(UserReads, { table: "users", key: (pk) => String(pk.id) })),
+            Layer.provide(reads)
+          )
+        ),
         Layer.provideMerge(writeBack),
         Layer.provideMerge(rawCache),
         // One eviction hub for the memory cache (which reports) and the write-back layer (which listens).
