@@ -10,6 +10,7 @@ import * as MariaDbBinlog from "../../src/ChangeStream/MariaDbBinlog.js"
 import * as PositionStore from "../../src/ChangeStream/PositionStore.js"
 import * as ChangeFeed from "../../src/Query/ChangeFeed.js"
 import { type LogServer, startMariaDb, startOrSkip } from "../support/logServers.js"
+import { buildProgram, json, request, start, waitFor } from "../support/program.js"
 import { serviceAvailable, serviceUrls } from "../support/services.js"
 import { killedListenerCase, rolledBackThenKept, sharedRedisCase } from "./cases.js"
 import {
@@ -255,4 +256,37 @@ describe.skipIf(server === undefined)("MariaDbBinlog listener process", () => {
       })
     )
   )
+})
+
+describe.skipIf(server === undefined)("the demo program with CDC=1 on this MariaDB", () => {
+  it("a row another client inserts, then updates, is served fresh by GET within 5 s", async () => {
+    await buildProgram("demo-cdc")
+    const app = await start(
+      {
+        DATABASE_URL: url(),
+        CDC: "1",
+        CDC_SERVER_ID: "4242",
+        DEAD_LETTER_FILE: join(dir, "demo.dead-letters.sqlite")
+      },
+      [process.execPath, ".tmp/demo-cdc/Program.js"]
+    )
+    try {
+      const db = sql as Mysql.Connection
+      const get = () => request(app.business, "GET", "/users/1")
+      // Absent at first (and that absence is remembered by the demo's negative cache).
+      assert.strictEqual((await get()).status, 404)
+      await db.query(
+        "INSERT INTO users (id, first_name, last_name, email, age) VALUES (1, 'C', 'D', 'cdc@x.io', 30)"
+      )
+      await waitFor("the inserted row served", async () => (await get()).status === 200, 5_000)
+      await db.query("UPDATE users SET age = 31 WHERE id = 1")
+      await waitFor(
+        "the updated row served",
+        async () => json<{ age: number }>(await get()).age === 31,
+        5_000
+      )
+    } finally {
+      assert.strictEqual(await app.stop(), 0)
+    }
+  })
 })

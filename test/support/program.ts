@@ -21,8 +21,24 @@ export const root = resolve(import.meta.dirname, "../..")
 
 const run = promisify(execFile)
 
-/** Compiles the program to `.tmp/demo` (incremental: quick when nothing changed). */
-export const buildProgram = () => run("npx", ["tsc", "-p", "tsconfig.demo.json"], { cwd: root })
+/**
+ * Compiles the program to `.tmp/demo` (incremental: quick when nothing changed), or to `.tmp/<dir>`
+ * for a test file that runs beside the others (two compilers never write one folder).
+ */
+export const buildProgram = (dir = "demo") =>
+  run(
+    "npx",
+    [
+      "tsc",
+      "-p",
+      "tsconfig.demo.json",
+      "--outDir",
+      `.tmp/${dir}`,
+      "--tsBuildInfoFile",
+      `.tmp/${dir}.tsbuildinfo`
+    ],
+    { cwd: root }
+  )
 
 const groups = new Set<number>()
 
