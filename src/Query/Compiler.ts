@@ -79,10 +79,12 @@ export class Writer {
   /** True while compiling an upsert's update list, the only place `excluded` values exist. */
   allowExcluded = false
 
-  constructor(
-    readonly dialect: Dialect,
-    readonly registry: EntityRegistryService
-  ) {}
+  readonly dialect: Dialect
+  readonly registry: EntityRegistryService
+  constructor(dialect: Dialect, registry: EntityRegistryService) {
+    this.dialect = dialect
+    this.registry = registry
+  }
 
   private get current(): Scope {
     return this.scopes[this.scopes.length - 1] as Scope

@@ -90,7 +90,10 @@ const isNullValue = (value: unknown) => value === null || value === undefined
  */
 export class Expr<A> {
   declare readonly _A: A
-  constructor(readonly node: ExprNode) {}
+  readonly node: ExprNode
+  constructor(node: ExprNode) {
+    this.node = node
+  }
 
   private binary(op: BinaryOp, value: unknown): Predicate {
     return new Expr({ _tag: "Binary", op, left: this.node, right: operand(value) })

@@ -48,7 +48,10 @@ export type ConflictSet<A> =
  * @since 0.1.0 @category models
  */
 export class InsertBuilder<A> implements Pipeable.Pipeable {
-  constructor(readonly node: InsertNode) {}
+  readonly node: InsertNode
+  constructor(node: InsertNode) {
+    this.node = node
+  }
 
   pipe() {
     // biome-ignore lint/complexity/noArguments: the Pipeable protocol forwards its arguments.

@@ -89,7 +89,7 @@ const checkReturning = (session: Session.Session): Effect.Effect<void, QueryErro
   if (known !== undefined) return known ? Effect.void : Effect.fail(refuse)
   const probe = "SELECT VERSION() AS v"
   return Effect.flatMap(
-    Effect.mapError(Session.run(session, session.sql.unsafe<Row>(probe).withoutTransform), (e) =>
+    Effect.mapError(Session.run(session, session.sql.unsafe<{ readonly v?: unknown }>(probe).withoutTransform), (e) =>
       fromDriver(e, probe)
     ),
     (rows) => {
