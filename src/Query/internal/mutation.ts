@@ -89,8 +89,9 @@ const checkReturning = (session: Session.Session): Effect.Effect<void, QueryErro
   if (known !== undefined) return known ? Effect.void : Effect.fail(refuse)
   const probe = "SELECT VERSION() AS v"
   return Effect.flatMap(
-    Effect.mapError(Session.run(session, session.sql.unsafe<{ readonly v?: unknown }>(probe).withoutTransform), (e) =>
-      fromDriver(e, probe)
+    Effect.mapError(
+      Session.run(session, session.sql.unsafe<{ readonly v?: unknown }>(probe).withoutTransform),
+      (e) => fromDriver(e, probe)
     ),
     (rows) => {
       const supported = supportsReturning(String(rows[0]?.v ?? ""))
