@@ -3,6 +3,7 @@
  * for a `mysql://` or `mariadb://` URL; a bundled program passes `drivers: [MysqlDriver.driver]`.
  *
  * @since 0.1.0
+ * @module effect-dal/MysqlDriver
  */
 import { MysqlClient } from "@effect/sql-mysql2"
 import type { Driver } from "./Database.js"

@@ -3,6 +3,7 @@
  * `postgres://` or `postgresql://` URL; a bundled program passes `drivers: [PgDriver.driver]`.
  *
  * @since 0.1.0
+ * @module effect-dal/PgDriver
  */
 import { PgClient } from "@effect/sql-pg"
 import type { Driver } from "./Database.js"

@@ -4,6 +4,7 @@
  * created if missing (a failure is a `SqlError`); SQLite has one connection.
  *
  * @since 0.1.0
+ * @module effect-dal/SqliteDriver
  */
 import { mkdirSync } from "node:fs"
 import { dirname } from "node:path"

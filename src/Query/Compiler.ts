@@ -41,8 +41,12 @@ export type CompileError = QueryBuildError | UnknownFieldError | InvalidEntityEr
 
 type Encoder = EntityModel.FieldModel["encode"]
 
-/** A column of a source in scope; `model` is the entity field behind it (its encoder, sensitivity). */
-interface SourceColumn {
+/**
+ * A column of a source in scope; `model` is the entity field behind it (its encoder, sensitivity).
+ *
+ * @since 0.1.0 @category models
+ */
+export interface SourceColumn {
   readonly field: string
   readonly column: string
   readonly model: EntityModel.FieldModel | undefined

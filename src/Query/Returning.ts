@@ -29,6 +29,7 @@ export class ReturningBuilder<R> implements Pipeable.Pipeable {
   /** @internal */
   readonly planner: Mutation.Planner
   readonly decoder: RowDecoder.RowDecoder<R>
+  /** @internal */
   constructor(planner: Mutation.Planner, decoder: RowDecoder.RowDecoder<R>) {
     this.planner = planner
     this.decoder = decoder

@@ -17,8 +17,12 @@ export const IgnoreId: unique symbol = Symbol.for("effect-dal/Entity/ignore")
 /** @since 0.1.0 @category annotations */
 export const SensitiveId: unique symbol = Symbol.for("effect-dal/Entity/sensitive")
 
-/** Anything that carries annotations: a schema or a property signature (`Schema.optional(...)`). */
-type Annotatable = {
+/**
+ * Anything that carries annotations: a schema or a property signature (`Schema.optional(...)`).
+ *
+ * @since 0.1.0 @category models
+ */
+export type Annotatable = {
   readonly annotations: (annotations: Record<symbol, unknown>) => unknown
 }
 

@@ -67,7 +67,7 @@ export type Propagation =
  * @since 0.1.0
  * @category models
  */
-export type IsolationLevel = Dialect.IsolationLevel
+export type IsolationLevel = "read uncommitted" | "read committed" | "repeatable read" | "serializable"
 
 /**
  * Options of a new transaction. A joined transaction or a savepoint keeps the level and access mode

@@ -5,10 +5,11 @@
  */
 import { Either } from "effect"
 import type { DialectName } from "../../Query/Dialect.js"
+import type { IsolationLevel } from "../Tx.js"
 import { TxError } from "../TxError.js"
 
 /** @internal */
-export type IsolationLevel = "read uncommitted" | "read committed" | "repeatable read" | "serializable"
+export type { IsolationLevel }
 
 /** @internal */
 export interface Statements {
