@@ -6,6 +6,10 @@
  * build. Names a fragment takes as given (an entity, a row, `program`…) come from
  * test/support/docFixtures.ts. A file whose blocks need none of those is a complete program: it is also
  * run, and must exit 0 without printing an error.
+ *
+ * The `@example`s of the library's doc comments (what the API reference shows) are fragments: each is
+ * type-checked alone, inside an `Effect.gen` body (so it may `yield*`), with every module of the package
+ * and the common `effect` modules in scope, and the same fixtures.
  */
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
@@ -117,10 +121,74 @@ const moduleOf = (file: string, blocks: ReadonlyArray<Block>, dir: string): Modu
   return { file, path, origin: lines.map(([, line]) => line), badImports }
 }
 
+/** The library's sources whose doc comments the API reference shows. */
+const librarySources = (dir: string): ReadonlyArray<string> =>
+  readdirSync(join(repoRoot, dir), { withFileTypes: true }).flatMap((entry) =>
+    entry.isDirectory()
+      ? ["Demo", "internal"].includes(entry.name)
+        ? []
+        : librarySources(join(dir, entry.name))
+      : entry.name.endsWith(".ts") && entry.name !== "Program.ts"
+        ? [join(dir, entry.name)]
+        : []
+  )
+
+/** Every `@example` of a doc comment, up to the next tag or the comment's end. */
+const examplesOf = (file: string): ReadonlyArray<Block> => {
+  const lines = readFileSync(join(repoRoot, file), "utf8").split("\n")
+  const examples: Array<Block> = []
+  for (let i = 0; i < lines.length; i++) {
+    if (!/^\s*\* @example\s*$/.test(lines[i] ?? "")) continue
+    const start = i + 1
+    let end = start
+    while (end < lines.length && !/^\s*\*\s*@|\*\//.test(lines[end] ?? "")) end++
+    const code = lines.slice(start, end).map((line) => line.replace(/^\s*\* ?/, ""))
+    examples.push({ line: start + 1, code: code.join("\n") })
+    i = end
+  }
+  return examples
+}
+
+const effectModules = [
+  "Array",
+  "Console",
+  "Effect",
+  "Layer",
+  "LogLevel",
+  "Option",
+  "Queue",
+  "Schedule",
+  "Schema",
+  "Stream"
+]
+const rootModules = [
+  ...readFileSync(join(repoRoot, "src/index.ts"), "utf8").matchAll(/export \* as (\w+) from/g)
+].map((m) => m[1] ?? "")
+const subpathModules = ["BloomFilter", "RedisCache", "RefreshAhead"]
+
+const exampleModule = (file: string, example: Block, index: number, dir: string): Module => {
+  const header = [
+    `import { ${effectModules.join(", ")} } from "effect"`,
+    `import { ${rootModules.join(", ")} } from "effect-dal"`,
+    ...subpathModules.map((name) => `import * as ${name} from "effect-dal/${name}"`),
+    "export const example = Effect.gen(function* () {"
+  ]
+  const body = example.code.split("\n")
+  const path = join(dir, `example_${file.replace(/[/.]/g, "_")}_${index}.ts`)
+  writeFileSync(path, `${[...header, ...body, "})"].join("\n")}\n`)
+  return {
+    file,
+    path,
+    origin: [...header.map(() => 0), ...body.map((_, i) => example.line + i), 0],
+    badImports: []
+  }
+}
+
 // Under the repository, so `effect-dal` resolves by self-reference to the build and `effect` to node_modules.
 const dir = join(repoRoot, ".tmp", `docs-${process.pid}`)
 const fixtures = join(repoRoot, "test", "support", "docFixtures.ts")
 let modules: ReadonlyArray<Module> = []
+let examples: ReadonlyArray<Module> = []
 let program: ts.Program | undefined
 
 beforeAll(async () => {
@@ -131,7 +199,10 @@ beforeAll(async () => {
     const blocks = blocksOf(file)
     return blocks.length === 0 ? [] : [moduleOf(file, blocks, dir)]
   })
-  program = ts.createProgram([fixtures, ...modules.map((m) => m.path)], {
+  examples = librarySources("src").flatMap((file) =>
+    examplesOf(file).map((example, i) => exampleModule(file, example, i, dir))
+  )
+  program = ts.createProgram([fixtures, ...modules.map((m) => m.path), ...examples.map((m) => m.path)], {
     target: ts.ScriptTarget.ES2022,
     lib: ["lib.es2023.d.ts"],
     module: ts.ModuleKind.NodeNext,
@@ -147,6 +218,19 @@ beforeAll(async () => {
 }, 120_000)
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+/** The compiler's complaints about `of`, each at its line in the markdown or source file. */
+const diagnostics = (of: ReadonlyArray<Module>): ReadonlyArray<string> =>
+  of.flatMap((m) => {
+    const source = program?.getSourceFile(m.path)
+    if (source === undefined || program === undefined) return [`${m.file}: not compiled`]
+    return [...program.getSyntacticDiagnostics(source), ...program.getSemanticDiagnostics(source)].map(
+      (d) => {
+        const line = d.start === undefined ? 0 : source.getLineAndCharacterOfPosition(d.start).line
+        return `${m.file}:${m.origin[line] ?? "?"}: ${ts.flattenDiagnosticMessageText(d.messageText, "\n")}`
+      }
+    )
+  })
 
 /** Does the module use a name from the fixtures? */
 const usesFixtures = (checker: ts.TypeChecker, source: ts.SourceFile): boolean => {
@@ -170,18 +254,12 @@ describe("the documentation's TypeScript blocks", () => {
   })
 
   it("type-check against the package's public exports", () => {
-    if (program === undefined) throw new Error("no program")
-    const messages = modules.flatMap((m) => {
-      const source = program?.getSourceFile(m.path)
-      if (source === undefined || program === undefined) return [`${m.file}: not compiled`]
-      return [...program.getSyntacticDiagnostics(source), ...program.getSemanticDiagnostics(source)].map(
-        (d) => {
-          const line = d.start === undefined ? 0 : source.getLineAndCharacterOfPosition(d.start).line
-          return `${m.file}:${m.origin[line] ?? "?"}: ${ts.flattenDiagnosticMessageText(d.messageText, "\n")}`
-        }
-      )
-    })
-    expect(messages).toEqual([])
+    expect(diagnostics(modules)).toEqual([])
+  })
+
+  it("and the @examples of the doc comments type-check too", () => {
+    expect(examples.length).toBeGreaterThan(30)
+    expect(diagnostics(examples)).toEqual([])
   })
 
   it("run where they are complete programs", async () => {

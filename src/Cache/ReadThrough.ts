@@ -226,7 +226,7 @@ export const filling: FiberRef.FiberRef<boolean> = FiberRef.unsafeMake(false)
  * A Tag class for one read-through cache.
  *
  * @example
- * class UserReads extends ReadThrough.Tag("app/UserReads")<UserReads, User, SelectError, Executor>() {}
+ * class UserReads extends ReadThrough.Tag("app/UserReads")<UserReads, User, Select.SelectError, Executor.Executor>() {}
  * @since 0.1.0
  * @category tags
  */

@@ -9,7 +9,7 @@
  * `noDelete` refuses a RAW statement whose first keyword is DELETE.
  *
  * @example
- * const purge = SafeDml.allow(Delete.from(Session).exec())
+ * const purge = SafeDml.allow(Delete.from(User).exec()) // every row, on purpose
  * @since 0.1.0
  */
 import { Effect, FiberRef, type Layer } from "effect"

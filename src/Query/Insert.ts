@@ -89,8 +89,10 @@ export class InsertBuilder<A> implements Pipeable.Pipeable {
    * the target and the primary key, taken from the new row.
    *
    * @example
-   * .onConflictDoUpdate({ target: ["email"], set: ["firstName", "lastName"] })
-   * .onConflictDoUpdate({ target: ["email"], set: (excluded, current) => ({ visits: current.visits.add(excluded.visits) }) })
+   * Insert.into(User).values(ann).onConflictDoUpdate({ target: ["email"], set: ["firstName", "lastName"] })
+   * Insert.into(User)
+   *   .values(ann)
+   *   .onConflictDoUpdate({ target: ["email"], set: (excluded, current) => ({ visits: current.visits.add(excluded.visits) }) })
    */
   onConflictDoUpdate(
     options: { readonly target?: ReadonlyArray<keyof A & string>; readonly set?: ConflictSet<A> } = {}

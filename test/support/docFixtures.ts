@@ -4,9 +4,10 @@
  * block that declares one of these names itself shadows it. Imports go through the package's public
  * exports, like the blocks'.
  */
-import type { Effect, Stream } from "effect"
+import type { Effect, Layer, Option, Stream } from "effect"
 import { Schema } from "effect"
-import { Entity } from "effect-dal"
+import { Cache, Entity, type Executor, ReadThrough, type Select, WriteThrough } from "effect-dal"
+import type { RateLimitedError } from "effect-dal/RateLimited"
 
 class UserFixture extends Schema.Class<UserFixture>("User")(
   {
@@ -52,6 +53,20 @@ class OrderFixture extends Schema.Class<OrderFixture>("Order")(
   Entity.table("orders")
 ) {}
 
+class UserCacheFixture extends Cache.Tag("app/UserCache")<UserCacheFixture, UserFixture>() {}
+class UserReadsFixture extends ReadThrough.Tag("app/UserReads")<
+  UserReadsFixture,
+  UserFixture,
+  Select.SelectError | RateLimitedError,
+  Executor.Executor
+>() {}
+class UserWritesFixture extends WriteThrough.Tag("app/UserWrites")<
+  UserWritesFixture,
+  UserFixture,
+  WriteThrough.EntityStoreError,
+  Executor.Executor
+>() {}
+
 interface OrderEventFixture {
   readonly orderId: number
 }
@@ -70,6 +85,26 @@ declare global {
   const Order: typeof OrderFixture
   type Order = OrderFixture
   type OrderEvent = OrderEventFixture
+  /** Caches of users, as Tags. */
+  const UserCache: typeof UserCacheFixture
+  type UserCache = UserCacheFixture
+  const UserReads: typeof UserReadsFixture
+  type UserReads = UserReadsFixture
+  const UserWrites: typeof UserWritesFixture
+  type UserWrites = UserWritesFixture
+  const cache: Cache.Cache<unknown>
+  const countedGet: (inner: Cache.Cache<unknown>) => Cache.Cache<unknown>["get"]
+  const base: Layer.Layer<UserCacheFixture>
+  const loadUser: (
+    id: string
+  ) => Effect.Effect<Option.Option<UserFixture>, Select.SelectError, Executor.Executor>
+  const id: string
+  const input: string
+  const o: OrderFixture
+  /** Parts of a transaction. */
+  const debit: Effect.Effect<void, never, Executor.Executor>
+  const credit: Effect.Effect<void, never, Executor.Executor>
+  const audit: Effect.Effect<void, never, Executor.Executor>
   /** Some rows, a partial row, events and values the fragments use. */
   const ann: User
   const bob: User
