@@ -9,8 +9,19 @@
  * `table` adds the keys it reports; an INSERT whose keys are unknown (a raw statement) rebuilds the
  * filter, and until the rebuild ends every key is admitted, so no existing key is ever rejected. A
  * filter that outgrows its capacity is rebuilt larger. Deletes are not removed (a classic bloom
- * filter cannot): a deleted key is admitted, and its load finds nothing. Keys inserted by other
- * processes are not seen; set `rebuildInterval` when other writers exist.
+ * filter cannot): a deleted key is admitted, and its load finds nothing.
+ *
+ * Read your writes: every lookup first applies the change events pending, so a key inserted through
+ * the library is admitted by the very next lookup, in any fiber.
+ *
+ * Several processes: with `redis`, the keys each process inserts are published on a channel and
+ * added by every other process (an INSERT with unknown keys makes them all rebuild). Pub/sub loses
+ * what is published while a subscriber is disconnected, so a process rebuilds when its subscription
+ * comes back. Rows that bypass the library (another program, a migration) are seen at the next
+ * periodic rebuild (`rebuildInterval`, default 5 minutes). So a key that exists is rejected for at
+ * most: the pub/sub delivery (milliseconds; `drainInterval` without a read) when it was inserted by
+ * another process through the library, the outage plus one rebuild when Redis was down, and
+ * `rebuildInterval` plus one rebuild when the row bypassed the library.
  *
  * The filter is `bloom-filters`' classic `BloomFilter`. Measured here: about 60,000 adds and 70,000
  * lookups per second (a JavaScript hash over strings), fine on a miss path that would otherwise reach
@@ -20,8 +31,10 @@
  * @since 0.1.0
  */
 import Bloom from "bloom-filters"
-import { type Context, Duration, Effect, type Layer, Queue, type Scope, Stream } from "effect"
+import { type Context, Duration, Effect, type Layer, Option, Queue, type Scope, Stream } from "effect"
 import { type ChangeEvent, ChangeFeed } from "../Query/ChangeFeed.js"
+import type { CacheError } from "./CacheError.js"
+import * as Channel from "./internal/channel.js"
 import * as M from "./internal/patternMetrics.js"
 import * as ReadThrough from "./ReadThrough.js"
 
@@ -44,8 +57,15 @@ export interface Options<E, R> {
   readonly falsePositiveRate?: number
   /** The smallest capacity the filter is sized for (default 1,000); it is sized for twice the keys found. */
   readonly expectedItems?: number
-  /** Rebuild from `keys` this often (for keys inserted where this process cannot see). */
-  readonly rebuildInterval?: Duration.DurationInput
+  /**
+   * Rebuild from `keys` this often, for keys inserted where no process's change feed saw them
+   * (default 5 minutes; `"never"` turns it off, for a table only this library writes).
+   */
+  readonly rebuildInterval?: Duration.DurationInput | "never"
+  /** Share inserted keys with other processes through Redis pub/sub (see the module doc). */
+  readonly redis?: Channel.RedisChannel
+  /** How often pending change events are applied when no lookup comes to apply them (default 100 ms). */
+  readonly drainInterval?: Duration.DurationInput
   /** `await` (default): the Layer is ready once the filter is built; `background`: admit all until then. */
   readonly initial?: "await" | "background"
   /** The `cache` tag of its metrics. */
@@ -64,7 +84,7 @@ export interface BloomFilter {
   readonly add: (key: string) => Effect.Effect<void>
   /** Rebuilds from the source now (admitting every key until it ends). */
   readonly rebuild: Effect.Effect<void>
-  /** Keys the current filter holds, and how many it was sized for. */
+  /** Keys the current filter holds (after applying the pending events), and how many it was sized for. */
   readonly stats: Effect.Effect<{ readonly items: number; readonly capacity: number; readonly open: boolean }>
 }
 
@@ -82,7 +102,7 @@ interface Current {
  */
 export const make = <E, R>(
   options: Options<E, R>
-): Effect.Effect<BloomFilter, never, R | ChangeFeed | Scope.Scope> =>
+): Effect.Effect<BloomFilter, CacheError, R | ChangeFeed | Scope.Scope> =>
   Effect.gen(function* () {
     const rate = options.falsePositiveRate ?? 0.01
     const floor = options.expectedItems ?? 1000
@@ -152,35 +172,92 @@ export const make = <E, R>(
     })
 
     const scope = yield* Effect.scope
-    // Builds run in their own fibers so events keep flowing (and are replayed) while one runs.
-    const onEvent = (event: ChangeEvent): Effect.Effect<void> => {
-      if (event.type !== "INSERT" || event.table !== options.table) return Effect.void
-      if (options.database !== undefined && event.database !== options.database) return Effect.void
-      if (event.primaryKeys === undefined) return Effect.asVoid(Effect.forkIn(rebuildOpen, scope))
-      for (const pk of event.primaryKeys) insert(options.key(pk))
+    /** Keys (or `null`: unknown keys, rebuild) from other processes; `"reconnected"`: messages may be lost. */
+    const remote = yield* Queue.unbounded<string | "reconnected">()
+    const channel =
+      options.redis === undefined
+        ? undefined
+        : yield* Channel.connect(
+            options.redis,
+            `bloom filter ${name}`,
+            (text) => remote.unsafeOffer(text),
+            () => remote.unsafeOffer("reconnected")
+          )
+
+    const addAll = (keys: ReadonlyArray<string>): Effect.Effect<void> => {
+      for (const key of keys) insert(key)
       const full = current !== undefined && current.items > current.capacity
       return full ? Effect.asVoid(Effect.forkIn(build, scope)) : Effect.void
     }
 
+    // Builds run in their own fibers so events keep flowing (and are replayed) while one runs.
+    const onEvent = (event: ChangeEvent): Effect.Effect<void> => {
+      if (event.type !== "INSERT" || event.table !== options.table) return Effect.void
+      if (options.database !== undefined && event.database !== options.database) return Effect.void
+      const keys = event.primaryKeys === undefined ? null : event.primaryKeys.map(options.key)
+      const applied = keys === null ? Effect.asVoid(Effect.forkIn(rebuildOpen, scope)) : addAll(keys)
+      // Published from a fiber of the Layer's scope: a lookup that drained this event never waits on Redis.
+      return channel === undefined
+        ? applied
+        : Effect.zipRight(applied, Effect.asVoid(Effect.forkIn(channel.publish(keys), scope)))
+    }
+
+    const onRemote = (text: string | "reconnected"): Effect.Effect<void> =>
+      text === "reconnected" || channel === undefined
+        ? Effect.asVoid(Effect.forkIn(rebuildOpen, scope))
+        : Effect.flatMap(
+            channel.parse(text),
+            Option.match({
+              onNone: () => Effect.void,
+              onSome: (keys) =>
+                keys === null ? Effect.asVoid(Effect.forkIn(rebuildOpen, scope)) : addAll(keys)
+            })
+          )
+
+    // Events are drained, never awaited by a consumer fiber: a consumer that has taken an event but
+    // not yet applied it would let the lookup right after an INSERT reject the new key.
     const events = yield* Effect.flatMap(ChangeFeed, (feed) => feed.subscribe)
-    yield* Effect.forkScoped(Effect.forever(Effect.flatMap(Queue.take(events), onEvent)))
+    const waiting = () =>
+      Option.getOrElse(events.unsafeSize(), () => 0) + Option.getOrElse(remote.unsafeSize(), () => 0) > 0
+    const drain = Effect.suspend(() =>
+      waiting()
+        ? Effect.zipRight(
+            Effect.flatMap(Queue.takeAll(events), (taken) =>
+              Effect.forEach(taken, onEvent, { discard: true })
+            ),
+            Effect.flatMap(Queue.takeAll(remote), (taken) =>
+              Effect.forEach(taken, onRemote, { discard: true })
+            )
+          )
+        : Effect.void
+    )
+    const drainEvery = Duration.decode(options.drainInterval ?? "100 millis")
+    yield* Effect.forkScoped(Effect.forever(Effect.zipRight(Effect.sleep(drainEvery), drain)))
 
     if (options.initial === "background") yield* Effect.forkScoped(build)
     else yield* build
-    if (options.rebuildInterval !== undefined) {
-      const every = Duration.decode(options.rebuildInterval)
+    const rebuildEvery = options.rebuildInterval ?? "5 minutes"
+    if (rebuildEvery !== "never") {
+      const every = Duration.decode(rebuildEvery)
       yield* Effect.forkScoped(Effect.forever(Effect.zipRight(Effect.sleep(every), build)))
     }
 
     return {
-      mightContain: (key) => Effect.sync(() => open || current === undefined || current.filter.has(key)),
+      mightContain: (key) =>
+        Effect.zipRight(
+          drain,
+          Effect.sync(() => open || current === undefined || current.filter.has(key))
+        ),
       add: (key) => Effect.sync(() => insert(key)),
       rebuild: rebuildOpen,
-      stats: Effect.sync(() => ({
-        items: current?.items ?? 0,
-        capacity: current?.capacity ?? 0,
-        open: open || current === undefined
-      }))
+      stats: Effect.zipRight(
+        drain,
+        Effect.sync(() => ({
+          items: current?.items ?? 0,
+          capacity: current?.capacity ?? 0,
+          open: open || current === undefined
+        }))
+      )
     }
   })
 
@@ -199,7 +276,7 @@ export const make = <E, R>(
 export const layer = <I, A, E, R, E2, R2>(
   tag: Context.Tag<I, ReadThrough.ReadThrough<A, E, R>>,
   options: Options<E2, R2>
-): Layer.Layer<I, never, I | R2 | ChangeFeed> =>
+): Layer.Layer<I, CacheError, I | R2 | ChangeFeed> =>
   ReadThrough.decorate(tag, (parts) =>
     Effect.map(make({ ...options, name: options.name ?? parts.name }), (filter) => {
       const admit = (key: string) =>

@@ -16,6 +16,7 @@ import { Data } from "effect"
  * - `encode`: a value could not be written (not JSON-representable, or rejected by the Schema)
  * - `type`: the stored value has the wrong type for the operation (incrBy on a non-integer)
  * - `invalid_argument`: the caller passed a bad TTL or increment
+ * - `storage`: the local dead-letter file of a write-back cache could not be opened, read or written
  *
  * @since 0.1.0
  * @category models
@@ -28,6 +29,7 @@ export type CacheErrorReason =
   | "encode"
   | "type"
   | "invalid_argument"
+  | "storage"
 
 /**
  * A cache operation failed; `reason` says why and `cause` keeps the underlying error.

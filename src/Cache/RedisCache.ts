@@ -4,6 +4,13 @@
  * optional prefix, TTLs are in milliseconds (`PX`), and every composite is one atomic server-side step:
  * GETDEL, INCRBY, and a Lua script for load-or-store.
  *
+ * A command the caller saw fail never takes effect later: a client the cache opens has ioredis's
+ * offline queue off (a command issued while disconnected fails at once instead of waiting to be sent
+ * after a reconnect), does not resend commands that were in flight when the connection dropped, and
+ * fails those at once. A command that reached the server before its timeout may still have run there
+ * (at most once); it is never sent twice. Commands time out after `commandTimeout` (default 1 second)
+ * and closing is bounded by `closeTimeout` (default 2 seconds), Redis up or down.
+ *
  * @since 0.1.0
  */
 import { createHash } from "node:crypto"
@@ -27,8 +34,17 @@ export type Options = {
 } & (
   | {
       readonly url: string
-      /** Fails a command the server has not answered in time with reason `timeout` (ioredis `commandTimeout`). */
+      /**
+       * Fails a command the server has not answered in time with reason `timeout` (ioredis
+       * `commandTimeout`; default 1 second).
+       */
       readonly commandTimeout?: Duration.DurationInput
+      /** How long closing waits for the server to acknowledge QUIT before dropping the connection (default 2 seconds). */
+      readonly closeTimeout?: Duration.DurationInput
+      /**
+       * Passed to ioredis, except what would replay a failed command: `enableOfflineQueue`,
+       * `autoResendUnfulfilledCommands` and `maxRetriesPerRequest` are always `false`, `false`, `0`.
+       */
       readonly redisOptions?: RedisOptions
     }
   | {
@@ -242,17 +258,71 @@ export const fromClient = (client: Redis | Cluster, keyPrefix = ""): RedisCache 
   return { ...cache, client }
 }
 
-const connect = (
-  url: string,
-  commandTimeout: Duration.DurationInput | undefined,
-  redisOptions: RedisOptions
-) =>
+/**
+ * The options that make ioredis fail a command instead of replaying it: no offline queue (a command
+ * issued while disconnected fails at once), no resend of the commands in flight when the connection
+ * dropped, and those failed at the first reconnect attempt instead of after 20.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const noReplay = {
+  enableOfflineQueue: false,
+  autoResendUnfulfilledCommands: false,
+  maxRetriesPerRequest: 0
+} as const satisfies RedisOptions
+
+/** The default `commandTimeout`. @since 0.1.0 @category constants */
+export const defaultCommandTimeout: Duration.Duration = Duration.seconds(1)
+
+/** The default `closeTimeout`. @since 0.1.0 @category constants */
+export const defaultCloseTimeout: Duration.Duration = Duration.seconds(2)
+
+/** A positive, finite duration in milliseconds, or an `invalid_argument` error naming the option. */
+const positiveMillis = (name: string, input: Duration.DurationInput) =>
+  Option.match(Duration.decodeUnknown(input), {
+    onNone: () => Either.left(invalidOption(name, `bad duration ${String(input)}`)),
+    onSome: (d) => {
+      const ms = Duration.toMillis(d)
+      return Number.isFinite(ms) && ms > 0
+        ? Either.right(ms)
+        : Either.left(invalidOption(name, "must be positive and finite"))
+    }
+  })
+
+const invalidOption = (name: string, detail: string) =>
+  new CacheError({ reason: "invalid_argument", operation: "RedisCache.make", detail: `${name}: ${detail}` })
+
+/**
+ * Closes `client`: QUIT (which waits for the replies still due), bounded by `closeMillis` of real
+ * time (not the Effect clock: a test clock must not stall a shutdown), then drops the connection.
+ */
+const close = (client: Redis | Cluster, closeMillis: number) =>
+  Effect.promise(
+    () =>
+      new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, closeMillis)
+        client.quit().then(
+          () => {
+            clearTimeout(timer)
+            resolve()
+          },
+          () => {
+            clearTimeout(timer)
+            resolve()
+          }
+        )
+      })
+  ).pipe(Effect.ensuring(Effect.sync(() => client.disconnect())))
+
+const connect = (url: string, commandMillis: number, closeMillis: number, redisOptions: RedisOptions) =>
   Effect.acquireRelease(
     Effect.suspend(() => {
       const client = new Redis(url, {
         ...redisOptions,
+        ...noReplay,
         lazyConnect: true,
-        ...(commandTimeout === undefined ? {} : { commandTimeout: Duration.toMillis(commandTimeout) })
+        commandTimeout: commandMillis
       })
       // Failures reach callers through their commands; without a listener ioredis prints every one.
       client.on("error", () => {})
@@ -269,26 +339,82 @@ const connect = (
         }
       }).pipe(Effect.as(client))
     }),
-    (client) =>
-      Effect.tryPromise(() => client.quit()).pipe(
-        Effect.ignore,
-        Effect.ensuring(Effect.sync(() => client.disconnect()))
-      )
+    (client) => close(client, closeMillis)
   )
 
+/** Whether a client the caller built would replay a command that failed for its caller. */
+const replays = (client: Redis | Cluster): boolean =>
+  client.options.enableOfflineQueue !== false ||
+  (client instanceof Redis && client.options.autoResendUnfulfilledCommands !== false)
+
 /**
- * Builds a Redis cache; with a URL the connection is opened now (failing with reason `connection`
- * if it cannot be) and closed with the scope.
+ * Waits until `client` is ready (connecting it if it is lazy and not started): with the offline
+ * queue off, a command sent before that fails.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const make = (options: Options): Effect.Effect<RedisCache, CacheError, Scope.Scope> =>
-  "client" in options
-    ? Effect.succeed(fromClient(options.client, options.keyPrefix))
-    : Effect.map(connect(options.url, options.commandTimeout, options.redisOptions ?? {}), (client) =>
-        fromClient(client, options.keyPrefix)
+export const ready = (client: Redis | Cluster, operation: string): Effect.Effect<void, CacheError> =>
+  Effect.async<void, CacheError>((resume) => {
+    if (client.status === "ready") return resume(Effect.void)
+    const cleanup = () => {
+      client.off("ready", onReady)
+      client.off("end", onEnd)
+    }
+    const fail = (cause: unknown) => {
+      cleanup()
+      resume(
+        Effect.fail(
+          new CacheError({
+            reason: "connection",
+            operation,
+            detail: cause instanceof Error ? cause.message : String(cause),
+            cause
+          })
+        )
       )
+    }
+    const onReady = () => {
+      cleanup()
+      resume(Effect.void)
+    }
+    const onEnd = () => fail(new Error("the connection ended before it was ready"))
+    client.once("ready", onReady)
+    client.once("end", onEnd)
+    if (client.status === "wait") client.connect().catch(fail)
+    return Effect.sync(cleanup)
+  })
+
+/**
+ * Builds a Redis cache; with a URL the connection is opened now (failing with reason `connection`
+ * if it cannot be) and closed with the scope, within `closeTimeout`. An injected client is used as it
+ * is (a warning is logged if it would replay failed commands: give it `noReplay`).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options: Options): Effect.Effect<RedisCache, CacheError, Scope.Scope> => {
+  if ("client" in options) {
+    const cache = fromClient(options.client, options.keyPrefix)
+    return replays(options.client)
+      ? Effect.as(
+          Effect.logWarning(
+            "RedisCache: the injected ioredis client replays commands that failed for their caller " +
+              "(offline queue or resend of unfulfilled commands on); build it with RedisCache.noReplay"
+          ),
+          cache
+        )
+      : Effect.succeed(cache)
+  }
+  const commandMillis = positiveMillis("commandTimeout", options.commandTimeout ?? defaultCommandTimeout)
+  if (Either.isLeft(commandMillis)) return Effect.fail(commandMillis.left)
+  const closeMillis = positiveMillis("closeTimeout", options.closeTimeout ?? defaultCloseTimeout)
+  if (Either.isLeft(closeMillis)) return Effect.fail(closeMillis.left)
+  return Effect.map(
+    connect(options.url, commandMillis.right, closeMillis.right, options.redisOptions ?? {}),
+    (client) => fromClient(client, options.keyPrefix)
+  )
+}
 
 /**
  * Provides a Redis cache as both `RedisCache` and the generic `Cache`.

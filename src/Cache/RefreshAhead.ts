@@ -18,15 +18,13 @@
  *
  * @since 0.1.0
  */
-import { randomUUID } from "node:crypto"
 import { type Context, Duration, Effect, type Layer, Option, Queue } from "effect"
-import type { Cluster, Redis } from "ioredis"
 import { type ChangeEvent, ChangeFeed } from "../Query/ChangeFeed.js"
 import { CacheError } from "./CacheError.js"
+import * as Channel from "./internal/channel.js"
 import { KeyTracker } from "./internal/keyTables.js"
 import * as M from "./internal/patternMetrics.js"
 import * as ReadThrough from "./ReadThrough.js"
-import * as RedisCache from "./RedisCache.js"
 
 /**
  * Where processes tell one another of changes: a channel on a Redis at `url` (connections opened and
@@ -35,10 +33,7 @@ import * as RedisCache from "./RedisCache.js"
  * @since 0.1.0
  * @category models
  */
-export type RedisChannel = { readonly channel: string } & (
-  | { readonly url: string }
-  | { readonly client: Redis | Cluster }
-)
+export type RedisChannel = Channel.RedisChannel
 
 /**
  * Options for `layer`.
@@ -62,47 +57,6 @@ export interface Options {
   /** How often changes are applied when no read comes to apply them (default 250 ms). */
   readonly drainInterval?: Duration.DurationInput
 }
-
-/** What one change asks of every process: these keys, or every key (`null`). */
-interface Message {
-  readonly o: string
-  readonly k: ReadonlyArray<string> | null
-}
-
-const isMessage = (u: unknown): u is Message =>
-  typeof u === "object" &&
-  u !== null &&
-  "o" in u &&
-  typeof u.o === "string" &&
-  "k" in u &&
-  (u.k === null || (Array.isArray(u.k) && u.k.every((k) => typeof k === "string")))
-
-/** The publishing client and a subscribed duplicate, both closed with the scope. */
-const connect = (redis: RedisChannel, received: (text: string) => void) =>
-  Effect.gen(function* () {
-    const publisher = "client" in redis ? redis.client : (yield* RedisCache.make({ url: redis.url })).client
-    const subscriber = yield* Effect.acquireRelease(
-      Effect.sync(() => publisher.duplicate()),
-      (client) => Effect.sync(() => client.disconnect())
-    )
-    subscriber.on("message", (channel: string, text: string) => {
-      if (channel === redis.channel) received(text)
-    })
-    yield* Effect.tryPromise({
-      try: () => subscriber.subscribe(redis.channel),
-      catch: (cause) =>
-        new CacheError({
-          reason: "connection",
-          operation: "RefreshAhead.subscribe",
-          detail: cause instanceof Error ? cause.message : String(cause),
-          cause
-        })
-    })
-    return (message: Message) =>
-      Effect.tryPromise(() => publisher.publish(redis.channel, JSON.stringify(message))).pipe(
-        Effect.catchAll((e) => Effect.logWarning(`refresh-ahead: publishing on ${redis.channel} failed`, e))
-      )
-  })
 
 /** How long keys are tracked: `trackFor`, or twice the TTL (forever without one). */
 const trackingMillis = (ttl: number | undefined, trackFor: Duration.DurationInput | undefined) =>
@@ -146,7 +100,6 @@ export const layer = <I, A, E, R>(
       const rt = ReadThrough.fromParts(base)
       const drainInterval = options.drainInterval ?? "250 millis"
       const context = yield* Effect.context<R>()
-      const origin = randomUUID()
       const scope = yield* Effect.scope
       const reload = options.action === "reload"
 
@@ -177,13 +130,17 @@ export const layer = <I, A, E, R>(
         )
       }
 
-      const remote = yield* Queue.unbounded<string>()
-      const publish =
+      /** Texts from other processes; `null`: the subscription is back after a drop. */
+      const remote = yield* Queue.unbounded<string | null>()
+      const channel =
         options.redis === undefined
           ? undefined
-          : yield* connect(options.redis, (text) => {
-              remote.unsafeOffer(text)
-            })
+          : yield* Channel.connect(
+              options.redis,
+              `refresh-ahead ${parts.name}`,
+              (text) => remote.unsafeOffer(text),
+              () => remote.unsafeOffer(null)
+            )
 
       const onEvent = (event: ChangeEvent): Effect.Effect<void> => {
         if (event.table !== options.table) return Effect.void
@@ -191,18 +148,16 @@ export const layer = <I, A, E, R>(
         const keys = event.primaryKeys === undefined ? null : event.primaryKeys.map(options.key)
         const applied = apply(keys)
         // Published from a fiber of the Layer's scope: a read that drained this change never waits on Redis.
-        return publish === undefined
+        return channel === undefined
           ? applied
-          : Effect.zipRight(applied, Effect.asVoid(Effect.forkIn(publish({ o: origin, k: keys }), scope)))
+          : Effect.zipRight(applied, Effect.asVoid(Effect.forkIn(channel.publish(keys), scope)))
       }
 
-      const onRemote = (text: string): Effect.Effect<void> => {
-        const parsed = Option.liftThrowable(JSON.parse)(text)
-        if (Option.isNone(parsed) || !isMessage(parsed.value)) {
-          return Effect.logWarning(`refresh-ahead ${parts.name}: ignoring a malformed message`)
-        }
-        return parsed.value.o === origin ? Effect.void : apply(parsed.value.k)
-      }
+      // Invalidations published while the subscription was down are lost: after a drop, every key goes.
+      const onRemote = (text: string | null): Effect.Effect<void> =>
+        text === null || channel === undefined
+          ? apply(null)
+          : Effect.flatMap(channel.parse(text), Option.match({ onNone: () => Effect.void, onSome: apply }))
 
       // Changes are drained, never awaited: every get first applies what is pending (so the read
       // after a committed write already misses, in any fiber), and a background drain applies

@@ -5,21 +5,44 @@
  * - when the entry leaves the cache: it expires (its TTL is tracked here, so this works over Redis
  *   too) or a memory cache evicts it (wire `onEvicted` into `MemoryCache.layer`, see below);
  * - on `flush` (and every `flushInterval`, if set);
- * - all at once when the Layer's scope closes: the graceful-shutdown flush of the notes.
+ * - all at once on `close`, or when the Layer's scope closes: the graceful-shutdown flush of the notes.
  *
  * Values a read-through path stores after loading them (`ReadThrough.filling`) are cached clean: the
- * store already has them. The dirty table holds the latest value of every dirty key until the store has it, so an entry the
- * cache has dropped is still read back (`get` falls back to it) and still written. Deletes are
- * written back too, at the next tick. A batch the store refuses is retried on the `retry` schedule,
- * then split in halves to isolate the entries that fail; what still fails is logged with its keys,
- * counted, handed to `onFailure`, and kept dirty for the next flush: never dropped silently.
+ * store already has them. The dirty table holds the latest value of every dirty key until the store
+ * has it, so an entry the cache has dropped is still read back (`get` falls back to it) and still
+ * written. Deletes are written back too, at the next tick.
+ *
+ * Nothing acknowledged is forgotten silently:
+ *
+ * - a store failure that may pass (a connection error, a deadlock; see `isPermanent`) is retried on
+ *   the `retry` schedule until the flush's deadline (`retryFor`, or what the caller gives `flushWithin`
+ *   and `close`); what is still unwritten stays dirty for the next flush and is reported as `failed`;
+ * - a batch the store refuses for good (a unique violation, a value the database rejects) is split in
+ *   halves until the refused entries are isolated; each is tried once more after the rest of the flush
+ *   (another entry may have freed its value), then moved to the dead-letter store (`DeadLetter`,
+ *   default a SQLite file), removed from the cache, counted, and reported as `deadLettered`;
+ * - dead letters are written again when the next process starts (`replayDeadLetters`);
+ * - `close` writes everything with the time it is given, dead-letters what the store did not take,
+ *   and fails with `WriteBackError` when anything written through this cache is not in the store: the
+ *   program sees it (and exits non-zero). A scope closed without `close` does the same and dies.
+ *
+ * `indexes` keep the dirty values findable by a secondary key (`pendingBy`), so a uniqueness check
+ * can see writes the store does not have yet; `withIndexLock` makes that check and the write one step
+ * in this process.
  *
  * @example
  * const CacheLive = MemoryCache.layer({ maxEntries: 10_000, onEvicted: WriteBack.onEvicted("users") })
- * const UsersLive = WriteBack.layer(UserCache, { store: WriteThrough.entityStore(User), name: "users" }).pipe(
+ * const UsersLive = WriteBack.layer(UserCache, {
+ *   store: WriteThrough.entityStore(User),
+ *   name: "users",
+ *   schema: User,
+ *   indexes: { email: (u) => u.email },
+ *   control: UserWriteBack
+ * }).pipe(
  *   Layer.provide(Cache.layerSchema(UserCache, User)),
  *   Layer.provide(CacheLive),
- *   Layer.provide(WriteBack.layerEvictions)
+ *   Layer.provide(WriteBack.layerEvictions),
+ *   Layer.provide(DeadLetter.layerFile("/var/lib/app/dead-letters.sqlite"))
  * )
  * @since 0.1.0
  */
@@ -27,6 +50,7 @@ import {
   Cause,
   Clock,
   Context,
+  Data,
   Duration,
   Effect,
   Either,
@@ -35,10 +59,12 @@ import {
   Option,
   Queue,
   Schedule,
+  Schema,
   type Scope
 } from "effect"
 import * as Cache from "./Cache.js"
 import { CacheError } from "./CacheError.js"
+import * as DeadLetter from "./DeadLetter.js"
 import { ttlMillis } from "./internal/arguments.js"
 import * as M from "./internal/patternMetrics.js"
 import type { EvictionReason } from "./MemoryCache.js"
@@ -46,7 +72,7 @@ import * as ReadThrough from "./ReadThrough.js"
 import type { Entry, Store } from "./WriteThrough.js"
 
 /**
- * Entries the store refused after every retry: the values to write and the keys to delete, with why.
+ * Entries the store did not take: the values to write and the keys to delete, with why.
  *
  * @since 0.1.0
  * @category models
@@ -54,34 +80,114 @@ import type { Entry, Store } from "./WriteThrough.js"
 export interface Failure<A, E> {
   readonly writes: ReadonlyArray<Entry<A>>
   readonly deletes: ReadonlyArray<string>
+  /**
+   * The store's last error; a `Cause.TimeoutException` defect when the deadline passed before the
+   * store answered at all.
+   */
   readonly cause: Cause.Cause<E>
+  /** `true`: refused for good (`isPermanent`), so retrying the same entry cannot help. */
+  readonly permanent: boolean
 }
 
 /**
- * What one flush did.
+ * What one flush did, by key.
  *
  * @since 0.1.0
  * @category models
  */
 export interface FlushReport<A, E> {
-  /** Entries written to the store. */
-  readonly written: number
-  /** Keys deleted from the store. */
-  readonly deleted: number
-  readonly failures: ReadonlyArray<Failure<A, E>>
+  /** Keys whose values are now in the store. */
+  readonly written: ReadonlyArray<string>
+  /** Keys now deleted from the store. */
+  readonly deleted: ReadonlyArray<string>
+  /**
+   * Not written before the deadline: still dirty (retried at the next flush). After `close`: neither
+   * written nor dead-lettered (the dead-letter store failed too), so lost when the process exits.
+   */
+  readonly failed: ReadonlyArray<Failure<A, E>>
+  /** Refused for good (or, on `close`, not written in time): now in the dead-letter store, no longer dirty. */
+  readonly deadLettered: ReadonlyArray<Failure<A, E>>
 }
 
 /**
- * The control side of a write-back cache.
+ * The keys of a report's failures.
+ *
+ * @since 0.1.0
+ * @category getters
+ */
+export const keysOf = <A, E>(failures: ReadonlyArray<Failure<A, E>>): ReadonlyArray<string> =>
+  failures.flatMap((f) => [...f.writes.map((w) => w.key), ...f.deletes])
+
+/**
+ * `close` could not put everything written through the cache into the store. `report` is the close
+ * flush; `deadLettered` every key dead-lettered since the cache started (its values wait in the
+ * dead-letter store); `lost` the keys neither written nor dead-lettered.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class WriteBackError extends Data.TaggedError("WriteBackError")<{
+  readonly cache: string
+  readonly report: FlushReport<unknown, unknown>
+  readonly deadLettered: ReadonlyArray<string>
+  readonly lost: ReadonlyArray<string>
+}> {
+  /** @since 0.1.0 */
+  override get message(): string {
+    const show = (keys: ReadonlyArray<string>) =>
+      keys.length > 20 ? `${keys.slice(0, 20).join(", ")} and ${keys.length - 20} more` : keys.join(", ")
+    const parts = [
+      this.lost.length > 0 ? `${this.lost.length} lost (${show(this.lost)})` : undefined,
+      this.deadLettered.length > 0
+        ? `${this.deadLettered.length} dead-lettered (${show(this.deadLettered)})`
+        : undefined
+    ].filter((p) => p !== undefined)
+    return `write-back cache ${this.cache} closed with writes not in the store: ${parts.join("; ")}`
+  }
+}
+
+/**
+ * The pending change of a key: a value the store does not have yet, or a delete.
  *
  * @since 0.1.0
  * @category models
  */
-export interface WriteBack<A = unknown, E = unknown> {
-  /** Writes every dirty entry to the store now. */
+export type Change<A> = { readonly op: "write"; readonly value: A } | { readonly op: "delete" }
+
+/**
+ * The control side of a write-back cache. `X` names its `indexes`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface WriteBack<A = unknown, E = unknown, X extends string = never> {
+  /** Writes every dirty entry now, retrying what may pass until `retryFor` has passed. */
   readonly flush: Effect.Effect<FlushReport<A, E>>
+  /** Writes every dirty entry now, retrying what may pass until `within` has passed. */
+  readonly flushWithin: (within: Duration.DurationInput) => Effect.Effect<FlushReport<A, E>>
+  /**
+   * The last flush (default budget `closeWithin`): writes everything, dead-letters what the store did
+   * not take, and from then on writes go straight to the store. Fails when anything written through
+   * the cache since it started is not in the store.
+   */
+  readonly close: (within?: Duration.DurationInput) => Effect.Effect<FlushReport<A, E>, WriteBackError>
   /** How many entries are dirty. */
   readonly dirty: Effect.Effect<number>
+  /** The change of `key` the store does not have yet, if any. */
+  readonly pending: (key: string) => Effect.Effect<Option.Option<Change<A>>>
+  /** The dirty values whose index `index` is `value` (pending deletes have no value, so none). */
+  readonly pendingBy: (index: X, value: string) => Effect.Effect<ReadonlyArray<Entry<A>>>
+  /**
+   * Runs `effect` holding this process's lock of (`index`, `value`): a check (store and `pendingBy`)
+   * and the `set` after it, both inside, cannot interleave with another for the same value.
+   */
+  readonly withIndexLock: <B, E2, R2>(
+    index: X,
+    value: string,
+    effect: Effect.Effect<B, E2, R2>
+  ) => Effect.Effect<B, E2, R2>
+  /** Writes this cache's dead letters to the store again (within `retryFor`); removes those written. */
+  readonly replayDeadLetters: Effect.Effect<FlushReport<A, E>, CacheError>
 }
 
 /**
@@ -94,27 +200,77 @@ export const WriteBack: Context.Tag<WriteBack, WriteBack> =
   Context.GenericTag<WriteBack>("effect-dal/WriteBack")
 
 /**
+ * A tag of its own for a write-back control, typed with the value, the store's error and the index
+ * names (give it to `layer` as `control`).
+ *
+ * @example
+ * class UserWriteBack extends WriteBack.Tag("app/UserWriteBack")<UserWriteBack, User, WriteError, "email">() {}
+ * @since 0.1.0
+ * @category tags
+ */
+export const Tag =
+  <const Id extends string>(id: Id) =>
+  <Self, A, E = unknown, X extends string = never>(): Context.TagClass<Self, Id, WriteBack<A, E, X>> =>
+    Context.Tag(id)<Self, WriteBack<A, E, X>>()
+
+const permanentSqlReasons: ReadonlySet<unknown> = new Set(["unique", "foreign_key", "not_null", "syntax"])
+const permanentTags: ReadonlySet<unknown> = new Set([
+  "QueryBuildError",
+  "InvalidEntityError",
+  "UnknownFieldError",
+  "UnsafeDmlError",
+  "ParseError"
+])
+
+/**
+ * The default test of a store error that retrying cannot fix: an `SqlError` for a unique, foreign-key
+ * or not-null violation or a syntax error, and the errors of a value that cannot be turned into a
+ * statement (`QueryBuildError`, `InvalidEntityError`, `UnknownFieldError`, `UnsafeDmlError`, a Schema
+ * `ParseError`). Anything else (connection, deadlock, lock timeout, `other`) may pass and is retried.
+ *
+ * @since 0.1.0
+ * @category predicates
+ */
+export const isPermanent = (error: unknown): boolean => {
+  if (typeof error !== "object" || error === null || !("_tag" in error)) return false
+  if (error._tag === "SqlError") return "reason" in error && permanentSqlReasons.has(error.reason)
+  return permanentTags.has(error._tag)
+}
+
+/**
  * Options for `make` / `layer`.
  *
  * @since 0.1.0
  * @category models
  */
-export interface Options<A, E = never, R = never> {
+export interface Options<A, E = never, R = never, X extends string = never, I = A> {
   readonly store: Store<A, E, R>
-  /** The `cache` tag of its metrics, and the name eviction notices are matched by. */
+  /** The `cache` tag of its metrics, the name eviction notices are matched by, and its dead letters' name. */
   readonly name?: string
-  /** Retries of a refused batch (default: 3, exponential from 50 ms). */
+  /** The pause between attempts of a store call that failed (default: exponential from 50 ms, at most 1 s). */
   readonly retry?: Schedule.Schedule<unknown, E>
+  /** How long `flush` and the background writer retry a failure that may pass (default 5 seconds). */
+  readonly retryFor?: Duration.DurationInput
+  /** How long `close` (and a scope closing without it) retries (default 20 seconds). */
+  readonly closeWithin?: Duration.DurationInput
+  /** Tells a store error that retrying cannot fix (default `isPermanent`). */
+  readonly permanent?: (error: E) => boolean
   /** Entries per store call (default 500). */
   readonly batchSize?: number
   /** How often expired and evicted entries are written back (default 1 second). */
   readonly tick?: Duration.DurationInput
   /** If set, every dirty entry is written back this often as well. */
   readonly flushInterval?: Duration.DurationInput
-  /** Told of every failure (after it is logged and counted). */
+  /** Told of every failure (kept dirty or dead-lettered), after it is logged and counted. */
   readonly onFailure?: (failure: Failure<A, E>) => Effect.Effect<void>
   /** The prefix eviction notices carry when the memory cache is shared through a prefixed view. */
   readonly evictionPrefix?: string
+  /** Encodes values for the dead-letter store; without it values are kept as plain JSON. */
+  readonly schema?: Schema.Schema<A, I>
+  /** Secondary keys of dirty values, looked up with `pendingBy`. */
+  readonly indexes?: { readonly [K in X]: (value: A) => string | undefined }
+  /** Write this cache's dead letters again when it starts (default `true`). */
+  readonly replay?: boolean
 }
 
 /**
@@ -188,9 +344,27 @@ export const onEvicted =
       Effect.map(Evictions, (hub) => hub.notify(name, key, reason))
     )
 
-type Pending<A> =
+type Dirty<A> =
   | { readonly op: "write"; readonly value: A; readonly version: number; expiresAt: number; due: boolean }
   | { readonly op: "delete"; readonly version: number; due: boolean }
+
+interface WriteItem<A> {
+  readonly key: string
+  readonly value: A
+  readonly version: number
+}
+
+interface DeleteItem {
+  readonly key: string
+  readonly version: number
+}
+
+/** What a store call did to its items: taken, failed for now (as batches), refused for good (one by one). */
+interface Outcome<T, E> {
+  readonly done: ReadonlyArray<T>
+  readonly failed: ReadonlyArray<readonly [ReadonlyArray<T>, Cause.Cause<E>]>
+  readonly refused: ReadonlyArray<readonly [T, Cause.Cause<E>]>
+}
 
 const invalid = (detail: string) =>
   new CacheError({ reason: "invalid_argument", operation: "WriteBack.make", detail })
@@ -206,19 +380,36 @@ const durationMillis = (name: string, input: Duration.DurationInput) =>
     }
   })
 
+const defaultRetry = Schedule.union(Schedule.exponential("50 millis"), Schedule.spaced("1 second"))
+
+const lockStripes = 64
+
+const stripeOf = (text: string) => {
+  let hash = 0
+  for (let i = 0; i < text.length; i++) hash = (Math.imul(hash, 31) + text.charCodeAt(i)) | 0
+  return Math.abs(hash) % lockStripes
+}
+
+const describe = (cause: Cause.Cause<unknown>) => {
+  const text = Cause.pretty(cause)
+  return text.length > 2000 ? `${text.slice(0, 2000)}…` : text
+}
+
+const show = (keys: ReadonlyArray<string>) =>
+  keys.length > 50 ? `${keys.slice(0, 50).join(", ")} and ${keys.length - 50} more` : keys.join(", ")
+
 /**
  * Builds a write-back cache over `cache`: the decorated cache and its control. Closing the scope
- * stops the background writer and writes back everything still dirty; writes made after that go
- * straight to the store.
+ * without `close` runs `close` and dies with its `WriteBackError` if it fails.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const make = <A, E = never, R = never>(
+export const make = <A, E = never, R = never, X extends string = never, I = A>(
   cache: Cache.Cache<A>,
-  options: Options<A, E, R>
+  options: Options<A, E, R, X, I>
 ): Effect.Effect<
-  { readonly cache: Cache.Cache<A>; readonly control: WriteBack<A, E> },
+  { readonly cache: Cache.Cache<A>; readonly control: WriteBack<A, E, X> },
   CacheError,
   Scope.Scope | R
 > =>
@@ -232,55 +423,138 @@ export const make = <A, E = never, R = never>(
       options.flushInterval === undefined
         ? undefined
         : yield* durationMillis("flushInterval", options.flushInterval)
-    const retry = options.retry ?? Schedule.intersect(Schedule.exponential("50 millis"), Schedule.recurs(3))
+    const retryFor = yield* durationMillis("retryFor", options.retryFor ?? "5 seconds")
+    const closeWithin = yield* durationMillis("closeWithin", options.closeWithin ?? "20 seconds")
+    const retry: Schedule.Schedule<unknown, E> = options.retry ?? defaultRetry
+    const permanent = options.permanent ?? isPermanent
     const context = yield* Effect.context<R>()
     const store = options.store
     const prefix = options.evictionPrefix ?? ""
+    const provided = yield* Effect.serviceOption(DeadLetter.DeadLetters)
+    const letters = Option.isSome(provided)
+      ? provided.value
+      : yield* DeadLetter.makeFile(DeadLetter.defaultFile)
+    const schema = options.schema
+    const encodeValue = (value: A): Effect.Effect<string, unknown> =>
+      schema === undefined
+        ? Effect.try(() => {
+            const text = JSON.stringify(value)
+            if (text === undefined) throw new Error("the value has no JSON form")
+            return text
+          })
+        : Effect.map(Schema.encode(schema)(value), (encoded) => JSON.stringify(encoded))
+    const decodeValue = (text: string): Effect.Effect<A, unknown> => {
+      const parsed = Effect.try(() => JSON.parse(text) as unknown)
+      // Without a schema the value was plain JSON when it was written, and is read back as such.
+      return schema === undefined
+        ? Effect.map(parsed, (json) => json as A)
+        : Effect.flatMap(parsed, Schema.decodeUnknown(schema))
+    }
 
-    const pending = new Map<string, Pending<A>>()
+    const pending = new Map<string, Dirty<A>>()
+    const indexes = Object.entries(options.indexes ?? {}) as Array<[X, (value: A) => string | undefined]>
+    const byIndex = new Map<X, Map<string, Set<string>>>(indexes.map(([index]) => [index, new Map()]))
+    const stripes = yield* Effect.forEach(Array.from({ length: lockStripes }), () => Effect.makeSemaphore(1))
     let version = 0
     let closed = false
+    /** Keys dead-lettered since this cache started: `close` fails while any is not replayed. */
+    const buried = new Set<string>()
+    /** Dead letters of this cache known to wait in the dead-letter store. */
+    let waiting = 0
     const wake = yield* Queue.sliding<void>(1)
     const flushLock = yield* Effect.makeSemaphore(1)
     const gauge = Effect.sync(() => M.setDirty(name, pending.size))
+
+    const indexEntry = (key: string, entry: Dirty<A> | undefined, add: boolean) => {
+      if (entry?.op !== "write") return
+      for (const [index, of] of indexes) {
+        const value = of(entry.value)
+        if (value === undefined) continue
+        const byValue = byIndex.get(index)
+        const keys = byValue?.get(value)
+        if (add) {
+          if (keys === undefined) byValue?.set(value, new Set([key]))
+          else keys.add(key)
+        } else if (keys !== undefined) {
+          keys.delete(key)
+          if (keys.size === 0) byValue?.delete(value)
+        }
+      }
+    }
+    const putDirty = (key: string, entry: Dirty<A>) => {
+      indexEntry(key, pending.get(key), false)
+      pending.set(key, entry)
+      indexEntry(key, entry, true)
+    }
+    const dropDirty = (key: string) => {
+      indexEntry(key, pending.get(key), false)
+      pending.delete(key)
+    }
 
     const markWrite = (key: string, value: A, ttl: Duration.DurationInput | undefined) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) => {
         const ms = ttlMillis("set", key, ttl)
         const expiresAt =
           Either.isRight(ms) && ms.right !== undefined ? now + ms.right : Number.POSITIVE_INFINITY
-        pending.set(key, { op: "write", value, version: ++version, expiresAt, due: false })
+        putDirty(key, { op: "write", value, version: ++version, expiresAt, due: false })
         return gauge
       })
     const markDelete = (key: string) =>
       Effect.suspend(() => {
-        pending.set(key, { op: "delete", version: ++version, due: true })
+        putDirty(key, { op: "delete", version: ++version, due: true })
         return Effect.zipRight(gauge, Queue.offer(wake, undefined))
       })
 
-    /** Runs a store call with the layer's context, retried on the schedule. */
-    const attempt = (call: Effect.Effect<void, E, R>, retried: boolean) =>
-      Effect.provide(retried ? Effect.retry(call, retry) : call, context)
+    const isRefusal = (cause: Cause.Cause<E>) =>
+      Option.match(Cause.failureOption(cause), { onNone: () => false, onSome: permanent })
 
-    /** Writes (or deletes) `items`; a refused batch is split until the failing entries are isolated. */
+    /**
+     * Runs a store call with the layer's context until it succeeds, is refused for good, or the
+     * deadline passes (an attempt still running then is interrupted).
+     */
+    const attempt = (call: Effect.Effect<void, E, R>, deadline: number): Effect.Effect<void, E> =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        let last: Cause.Cause<E> | undefined
+        const tracked = Effect.tapErrorCause(call, (cause) =>
+          Effect.sync(() => {
+            last = cause
+          })
+        )
+        return Effect.timeoutFailCause(
+          Effect.provide(Effect.retry(tracked, { schedule: retry, while: (e) => !permanent(e) }), context),
+          {
+            duration: Duration.millis(Math.max(0, deadline - now)),
+            onTimeout: () =>
+              last ?? Cause.die(new Cause.TimeoutException(`cache ${name}: the write-back deadline passed`))
+          }
+        )
+      })
+
+    /** Sends `items`; a batch refused for good is split until the refused entries are isolated. */
     const send = <T>(
       items: ReadonlyArray<T>,
       call: (items: ReadonlyArray<T>) => Effect.Effect<void, E, R>,
-      retried: boolean
-    ): Effect.Effect<{
-      readonly done: ReadonlyArray<T>
-      readonly failed: ReadonlyArray<readonly [ReadonlyArray<T>, Cause.Cause<E>]>
-    }> =>
-      Effect.matchCauseEffect(attempt(call(items), retried), {
-        onSuccess: () => Effect.succeed({ done: items, failed: [] }),
+      deadline: number
+    ): Effect.Effect<Outcome<T, E>> =>
+      Effect.matchCauseEffect(attempt(call(items), deadline), {
+        onSuccess: () => Effect.succeed({ done: items, failed: [], refused: [] }),
         onFailure: (cause) => {
-          if (items.length <= 1 || Cause.isInterruptedOnly(cause)) {
-            return Effect.succeed({ done: [], failed: [[items, cause] as const] })
-          }
+          if (!isRefusal(cause))
+            return Effect.succeed({ done: [], failed: [[items, cause] as const], refused: [] })
+          if (items.length <= 1)
+            return Effect.succeed({
+              done: [],
+              failed: [],
+              refused: items.map((item) => [item, cause] as const)
+            })
           const half = Math.ceil(items.length / 2)
           return Effect.map(
-            Effect.all([send(items.slice(0, half), call, false), send(items.slice(half), call, false)]),
-            ([a, b]) => ({ done: [...a.done, ...b.done], failed: [...a.failed, ...b.failed] })
+            Effect.all([send(items.slice(0, half), call, deadline), send(items.slice(half), call, deadline)]),
+            ([a, b]) => ({
+              done: [...a.done, ...b.done],
+              failed: [...a.failed, ...b.failed],
+              refused: [...a.refused, ...b.refused]
+            })
           )
         }
       })
@@ -293,15 +567,31 @@ export const make = <A, E = never, R = never>(
 
     /** Removes a written entry unless it was written again meanwhile. */
     const settle = (key: string, written: number) => {
-      if (pending.get(key)?.version === written) pending.delete(key)
+      if (pending.get(key)?.version === written) dropDirty(key)
     }
 
-    const report = (failure: Failure<A, E>) => {
+    const writeCall = (items: ReadonlyArray<{ readonly key: string; readonly value: A }>) =>
+      store.write(items.map(({ key, value }) => ({ key, value })))
+    const deleteCall = (items: ReadonlyArray<{ readonly key: string }>) =>
+      store.delete(items.map((d) => d.key))
+
+    const writeFailure = (items: ReadonlyArray<WriteItem<A>>, cause: Cause.Cause<E>, refused: boolean) => ({
+      writes: items.map(({ key, value }) => ({ key, value })),
+      deletes: [],
+      cause,
+      permanent: refused
+    })
+    const deleteFailure = (items: ReadonlyArray<DeleteItem>, cause: Cause.Cause<E>, refused: boolean) => ({
+      writes: [],
+      deletes: items.map((d) => d.key),
+      cause,
+      permanent: refused
+    })
+
+    const report = (failure: Failure<A, E>, fate: "kept dirty" | "dead-lettered" | "lost") => {
       const keys = [...failure.writes.map((w) => w.key), ...failure.deletes]
-      const shown =
-        keys.length > 50 ? `${keys.slice(0, 50).join(", ")} and ${keys.length - 50} more` : keys.join(", ")
       return Effect.logError(
-        `cache ${name}: write-back of ${keys.length} entries failed; keys: ${shown}`,
+        `cache ${name}: write-back of ${keys.length} entries failed (${failure.permanent ? "refused" : "not taken"}, ${fate}); keys: ${show(keys)}`,
         failure.cause
       ).pipe(
         Effect.zipRight(M.count(M.storeFailures, name, keys.length)),
@@ -309,56 +599,298 @@ export const make = <A, E = never, R = never>(
       )
     }
 
-    /** Writes back the dirty entries `select` picks, batch by batch. */
-    const flushWhere = (select: (entry: Pending<A>) => boolean): Effect.Effect<FlushReport<A, E>> =>
+    /**
+     * Moves entries to the dead-letter store: once stored, an entry is no longer dirty (unless written
+     * again meanwhile) and its refused value leaves the cache. What cannot be stored stays dirty.
+     */
+    const bury = (
+      entries: ReadonlyArray<{ readonly item: WriteItem<A> | DeleteItem; readonly failure: Failure<A, E> }>
+    ): Effect.Effect<{
+      readonly buried: ReadonlyArray<Failure<A, E>>
+      readonly kept: ReadonlyArray<Failure<A, E>>
+    }> =>
+      Effect.gen(function* () {
+        if (entries.length === 0) return { buried: [], kept: [] }
+        const now = yield* Clock.currentTimeMillis
+        const encoded: Array<{
+          readonly item: WriteItem<A> | DeleteItem
+          readonly failure: Failure<A, E>
+          readonly letter: DeadLetter.Letter
+        }> = []
+        const kept: Array<Failure<A, E>> = []
+        for (const entry of entries) {
+          const error = describe(entry.failure.cause)
+          if (!("value" in entry.item)) {
+            encoded.push({
+              ...entry,
+              letter: { cache: name, key: entry.item.key, op: "delete", error, at: now }
+            })
+            continue
+          }
+          const value = yield* Effect.either(encodeValue(entry.item.value))
+          if (Either.isLeft(value)) {
+            yield* Effect.logError(
+              `cache ${name}: "${entry.item.key}" cannot be encoded for the dead-letter store`,
+              value.left
+            )
+            kept.push(entry.failure)
+          } else {
+            encoded.push({
+              ...entry,
+              letter: { cache: name, key: entry.item.key, op: "write", value: value.right, error, at: now }
+            })
+          }
+        }
+        const stored = yield* Effect.either(letters.put(encoded.map((e) => e.letter)))
+        if (Either.isLeft(stored)) {
+          yield* Effect.logError(
+            `cache ${name}: the dead-letter store failed; ${encoded.length} entries stay dirty: ${show(encoded.map((e) => e.item.key))}`,
+            stored.left
+          )
+          return { buried: [], kept: [...kept, ...encoded.map((e) => e.failure)] }
+        }
+        for (const { item } of encoded) {
+          buried.add(item.key)
+          if (pending.get(item.key)?.version !== item.version) continue
+          dropDirty(item.key)
+          yield* Effect.catchAll(Effect.asVoid(cache.delete(item.key)), (e) =>
+            Effect.logWarning(
+              `cache ${name}: removing the refused value of "${item.key}" from the cache failed`,
+              e
+            )
+          )
+        }
+        waiting += encoded.length
+        M.setDeadLetters(name, waiting)
+        yield* M.count(M.deadLettered, name, encoded.length)
+        return { buried: encoded.map((e) => e.failure), kept }
+      })
+
+    /** Writes back the dirty entries `select` picks, batch by batch, until `deadline`. Run under `flushLock`. */
+    const flushSelected = (
+      select: (key: string, entry: Dirty<A>) => boolean,
+      deadline: number
+    ): Effect.Effect<FlushReport<A, E>> =>
+      Effect.gen(function* () {
+        const writes: Array<WriteItem<A>> = []
+        const deletes: Array<DeleteItem> = []
+        for (const [key, entry] of pending) {
+          if (!select(key, entry)) continue
+          entry.due = false
+          if (entry.op === "write") writes.push({ key, value: entry.value, version: entry.version })
+          else deletes.push({ key, version: entry.version })
+        }
+        const failed: Array<Failure<A, E>> = []
+        const written: Array<string> = []
+        const deleted: Array<string> = []
+        const refused: Array<{ readonly item: WriteItem<A> | DeleteItem; readonly cause: Cause.Cause<E> }> =
+          []
+        const keepDirty = (items: ReadonlyArray<WriteItem<A> | DeleteItem>) => {
+          // No longer due by expiry: retried at the next flush, not at every tick.
+          for (const item of items) {
+            const entry = pending.get(item.key)
+            if (entry?.op === "write" && entry.version === item.version)
+              entry.expiresAt = Number.POSITIVE_INFINITY
+          }
+        }
+        for (const batch of chunks(writes)) {
+          const result = yield* send(batch, writeCall, deadline)
+          for (const item of result.done) {
+            settle(item.key, item.version)
+            written.push(item.key)
+          }
+          for (const [items, cause] of result.failed) {
+            keepDirty(items)
+            failed.push(writeFailure(items, cause, false))
+          }
+          for (const [item, cause] of result.refused) refused.push({ item, cause })
+        }
+        for (const batch of chunks(deletes)) {
+          const result = yield* send(batch, deleteCall, deadline)
+          for (const item of result.done) {
+            settle(item.key, item.version)
+            deleted.push(item.key)
+          }
+          for (const [items, cause] of result.failed) failed.push(deleteFailure(items, cause, false))
+          for (const [item, cause] of result.refused) refused.push({ item, cause })
+        }
+        // A second chance, after the rest: an entry written later in this flush may have freed a
+        // unique value the refused one takes (a user's email moved to another user).
+        const toBury: Array<{ readonly item: WriteItem<A> | DeleteItem; readonly failure: Failure<A, E> }> =
+          []
+        for (const { item, cause } of refused) {
+          const isWrite = "value" in item
+          const again =
+            written.length + deleted.length === 0
+              ? Effect.failCause(cause)
+              : attempt(isWrite ? writeCall([item]) : deleteCall([item]), deadline)
+          const exit = yield* Effect.exit(again)
+          if (exit._tag === "Success") {
+            settle(item.key, item.version)
+            ;(isWrite ? written : deleted).push(item.key)
+            continue
+          }
+          const failure = isWrite
+            ? writeFailure([item], exit.cause, isRefusal(exit.cause))
+            : deleteFailure([item], exit.cause, isRefusal(exit.cause))
+          if (failure.permanent) toBury.push({ item, failure })
+          else {
+            keepDirty([item])
+            failed.push(failure)
+          }
+        }
+        const { buried: deadLettered, kept } = yield* bury(toBury)
+        failed.push(...kept)
+        yield* M.count(M.flushed, name, written.length + deleted.length)
+        yield* gauge
+        yield* Effect.forEach(failed, (f) => report(f, "kept dirty"), { discard: true })
+        yield* Effect.forEach(deadLettered, (f) => report(f, "dead-lettered"), { discard: true })
+        return { written, deleted, failed, deadLettered }
+      })
+
+    const deadlineIn = (millis: number) => Effect.map(Clock.currentTimeMillis, (now) => now + millis)
+
+    const flushWhere = (select: (key: string, entry: Dirty<A>) => boolean, millis: number) =>
+      flushLock.withPermits(1)(
+        Effect.flatMap(deadlineIn(millis), (deadline) => flushSelected(select, deadline))
+      )
+
+    /**
+     * The flush nothing comes after (close, or a write after close): what the store did not take
+     * by the deadline is dead-lettered too; `failed` is then what could not even be dead-lettered.
+     */
+    const flushFinal = (select: (key: string) => boolean, millis: number) =>
       flushLock.withPermits(1)(
         Effect.gen(function* () {
-          const writes: Array<Entry<A> & { readonly version: number }> = []
-          const deletes: Array<{ readonly key: string; readonly version: number }> = []
+          const deadline = yield* deadlineIn(millis)
+          const result = yield* flushSelected(select, deadline)
+          const causes = new Map<string, Failure<A, E>>()
+          for (const failure of result.failed) for (const key of keysOf([failure])) causes.set(key, failure)
+          const left: Array<{ readonly item: WriteItem<A> | DeleteItem; readonly failure: Failure<A, E> }> =
+            []
           for (const [key, entry] of pending) {
-            if (!select(entry)) continue
-            entry.due = false
-            if (entry.op === "write") writes.push({ key, value: entry.value, version: entry.version })
-            else deletes.push({ key, version: entry.version })
+            if (!select(key)) continue
+            const item: WriteItem<A> | DeleteItem =
+              entry.op === "write"
+                ? { key, value: entry.value, version: entry.version }
+                : { key, version: entry.version }
+            const cause =
+              causes.get(key)?.cause ??
+              Cause.die(new Cause.TimeoutException(`cache ${name}: not written before close`))
+            left.push({
+              item,
+              failure:
+                "value" in item ? writeFailure([item], cause, false) : deleteFailure([item], cause, false)
+            })
           }
-          const failures: Array<Failure<A, E>> = []
-          let written = 0
-          let deleted = 0
-          for (const batch of chunks(writes)) {
-            const result = yield* send(
-              batch,
-              (items) => store.write(items.map(({ key, value }) => ({ key, value }))),
-              true
-            )
-            for (const item of result.done) settle(item.key, item.version)
-            written += result.done.length
-            for (const [items, cause] of result.failed) {
-              // Kept dirty, but no longer due by expiry: retried at the next flush, not at every tick.
-              for (const item of items) {
-                const entry = pending.get(item.key)
-                if (entry?.op === "write" && entry.version === item.version)
-                  entry.expiresAt = Number.POSITIVE_INFINITY
-              }
-              failures.push({ writes: items.map(({ key, value }) => ({ key, value })), deletes: [], cause })
-            }
-          }
-          for (const batch of chunks(deletes)) {
-            const result = yield* send(batch, (items) => store.delete(items.map((d) => d.key)), true)
-            for (const item of result.done) settle(item.key, item.version)
-            deleted += result.done.length
-            for (const [items, cause] of result.failed) {
-              failures.push({ writes: [], deletes: items.map((d) => d.key), cause })
-            }
-          }
-          yield* M.count(M.flushed, name, written + deleted)
+          const { buried: late, kept } = yield* bury(left)
           yield* gauge
-          yield* Effect.forEach(failures, report, { discard: true })
-          return { written, deleted, failures }
+          yield* Effect.forEach(kept, (f) => report(f, "lost"), { discard: true })
+          return { ...result, failed: kept, deadLettered: [...result.deadLettered, ...late] }
         })
       )
 
+    const close = (within?: Duration.DurationInput): Effect.Effect<FlushReport<A, E>, WriteBackError> =>
+      Effect.gen(function* () {
+        const millis =
+          within === undefined ? closeWithin : yield* durationMillis("close", within).pipe(Effect.orDie)
+        closed = true
+        const result = yield* flushFinal(() => true, millis)
+        yield* Effect.logInfo(
+          `cache ${name}: write-back on close wrote ${result.written.length}, deleted ${result.deleted.length}, ` +
+            `dead-lettered ${keysOf(result.deadLettered).length}, lost ${keysOf(result.failed).length}`
+        )
+        const lost = keysOf(result.failed)
+        if (lost.length === 0 && buried.size === 0) return result
+        return yield* new WriteBackError({ cache: name, report: result, deadLettered: [...buried], lost })
+      })
+
+    const replayDeadLetters: Effect.Effect<FlushReport<A, E>, CacheError> = flushLock.withPermits(1)(
+      Effect.gen(function* () {
+        const stored = yield* letters.list(name)
+        const latest = new Map<string, DeadLetter.StoredLetter>()
+        const superseded: Array<number> = []
+        for (const letter of stored) {
+          const older = latest.get(letter.key)
+          if (older !== undefined) superseded.push(older.id)
+          latest.set(letter.key, letter)
+        }
+        const writes: Array<{ readonly key: string; readonly value: A; readonly id: number }> = []
+        const deletes: Array<{ readonly key: string; readonly id: number }> = []
+        let undecodable = 0
+        for (const [key, letter] of latest) {
+          // Written again since: the newer value wins, the letter is done with.
+          if (pending.has(key)) {
+            superseded.push(letter.id)
+            continue
+          }
+          if (letter.op === "delete") {
+            deletes.push({ key, id: letter.id })
+            continue
+          }
+          const value = yield* Effect.either(decodeValue(letter.value ?? "null"))
+          if (Either.isLeft(value)) {
+            undecodable++
+            yield* Effect.logError(
+              `cache ${name}: dead letter of "${key}" no longer decodes; left in place`,
+              value.left
+            )
+          } else writes.push({ key, value: value.right, id: letter.id })
+        }
+        const deadline = yield* deadlineIn(retryFor)
+        const w = yield* Effect.flatMap(Effect.succeed(chunks(writes)), (batches) =>
+          Effect.forEach(batches, (batch) => send(batch, writeCall, deadline))
+        )
+        const d = yield* Effect.forEach(chunks(deletes), (batch) => send(batch, deleteCall, deadline))
+        const doneW = w.flatMap((r) => r.done)
+        const doneD = d.flatMap((r) => r.done)
+        yield* letters.remove([...superseded, ...doneW.map((x) => x.id), ...doneD.map((x) => x.id)])
+        for (const { key } of [...doneW, ...doneD]) buried.delete(key)
+        const toFailure =
+          (fails: boolean) =>
+          (
+            items: ReadonlyArray<{ readonly key: string; readonly value?: A }>,
+            cause: Cause.Cause<E>
+          ): Failure<A, E> => ({
+            writes: items.flatMap((i) =>
+              "value" in i && i.value !== undefined ? [{ key: i.key, value: i.value }] : []
+            ),
+            deletes: items.flatMap((i) => ("value" in i ? [] : [i.key])),
+            cause,
+            permanent: fails
+          })
+        const failed = [...w, ...d].flatMap((r) =>
+          r.failed.map(([items, cause]) => toFailure(false)(items, cause))
+        )
+        const refusedAgain = [...w, ...d].flatMap((r) =>
+          r.refused.map(([item, cause]) => toFailure(true)([item], cause))
+        )
+        waiting =
+          latest.size -
+          superseded.filter((id) => latest.get(stored.find((l) => l.id === id)?.key ?? "")?.id === id)
+            .length -
+          doneW.length -
+          doneD.length
+        M.setDeadLetters(name, waiting)
+        if (doneW.length + doneD.length > 0)
+          yield* Effect.logInfo(
+            `cache ${name}: ${doneW.length + doneD.length} dead letters written to the store: ${show([...doneW, ...doneD].map((x) => x.key))}`
+          )
+        if (failed.length + refusedAgain.length + undecodable > 0)
+          yield* Effect.logError(
+            `cache ${name}: ${keysOf([...failed, ...refusedAgain]).length + undecodable} dead letters are still not in the store: ${show(keysOf([...failed, ...refusedAgain]))}`
+          )
+        return {
+          written: doneW.map((x) => x.key),
+          deleted: doneD.map((x) => x.key),
+          failed,
+          deadLettered: refusedAgain
+        }
+      })
+    )
+
     const flushDue = Effect.flatMap(Clock.currentTimeMillis, (now) =>
-      flushWhere((entry) => entry.due || (entry.op === "write" && entry.expiresAt <= now))
+      flushWhere((_, entry) => entry.due || (entry.op === "write" && entry.expiresAt <= now), retryFor)
     )
 
     const evictions = yield* Effect.serviceOption(Evictions)
@@ -375,19 +907,14 @@ export const make = <A, E = never, R = never>(
 
     // Added before the writer fibers are forked, so it runs after they are interrupted (reverse order).
     yield* Effect.addFinalizer(() =>
-      Effect.zipRight(
-        Effect.sync(() => {
-          closed = true
-        }),
-        Effect.flatMap(
-          flushWhere(() => true),
-          (result) =>
-            Effect.logInfo(
-              `cache ${name}: write-back on close wrote ${result.written}, deleted ${result.deleted}, ` +
-                `${result.failures.length} failed batches`
+      closed
+        ? Effect.void
+        : Effect.catchAll(close(), (error) =>
+            Effect.zipRight(
+              Effect.logError(`cache ${name}: closed by its scope without close: ${error.message}`),
+              Effect.die(error)
             )
-        )
-      )
+          )
     )
 
     // The background writer: wakes on a tick, on an eviction or a delete, and writes back what is due.
@@ -404,21 +931,30 @@ export const make = <A, E = never, R = never>(
           Effect.forever(
             Effect.zipRight(
               Effect.sleep(Duration.millis(flushEvery)),
-              flushWhere(() => true)
+              flushWhere(() => true, retryFor)
             )
           )
         )
       )
     }
-    /** After close there is no writer: a write goes straight to the store, failures reported. */
-    const direct = (
-      key: string,
-      call: Effect.Effect<void, E, R>,
-      failure: (cause: Cause.Cause<E>) => Failure<A, E>
-    ) =>
-      Effect.catchAllCause(attempt(call, true), (cause) => report(failure(cause))).pipe(
-        Effect.zipRight(
-          Effect.logWarning(`cache ${name}: written to the store directly after close: "${key}"`)
+    if (options.replay !== false) {
+      yield* Effect.forkScoped(
+        Effect.catchAll(Effect.asVoid(replayDeadLetters), (e) =>
+          Effect.logError(`cache ${name}: reading the dead letters failed`, e)
+        )
+      )
+    }
+
+    /** After close there is no writer: a write goes straight to the store, or to the dead letters. */
+    const direct = (key: string, record: Effect.Effect<void>) =>
+      Effect.zipRight(
+        record,
+        Effect.flatMap(
+          flushFinal((k) => k === key, retryFor),
+          (result) =>
+            result.written.length + result.deleted.length > 0
+              ? Effect.logWarning(`cache ${name}: written to the store directly after close: "${key}"`)
+              : Effect.void
         )
       )
 
@@ -437,13 +973,7 @@ export const make = <A, E = never, R = never>(
           return Effect.zipRight(
             cache.set(key, value, ttl),
             Effect.suspend(() =>
-              closed
-                ? direct(key, store.write([{ key, value }]), (cause) => ({
-                    writes: [{ key, value }],
-                    deletes: [],
-                    cause
-                  }))
-                : markWrite(key, value, ttl)
+              closed ? direct(key, markWrite(key, value, ttl)) : markWrite(key, value, ttl)
             )
           )
         }),
@@ -452,10 +982,7 @@ export const make = <A, E = never, R = never>(
           Effect.suspend(() => {
             const entry = pending.get(key)
             const previous = Option.isSome(found) || entry?.op !== "write" ? found : Option.some(entry.value)
-            const record = closed
-              ? direct(key, store.delete([key]), (cause) => ({ writes: [], deletes: [key], cause }))
-              : markDelete(key)
-            return Effect.as(record, previous)
+            return Effect.as(closed ? direct(key, markDelete(key)) : markDelete(key), previous)
           })
         ),
       has: (key) => Effect.map(cache.has(key), (has) => has || pending.get(key)?.op === "write"),
@@ -466,13 +993,9 @@ export const make = <A, E = never, R = never>(
           return Effect.tap(cache.loadOrStore(key, value, ttl), (result) =>
             result.loaded
               ? Effect.void
-              : closed
-                ? direct(key, store.write([{ key, value }]), (cause) => ({
-                    writes: [{ key, value }],
-                    deletes: [],
-                    cause
-                  }))
-                : markWrite(key, value, ttl)
+              : Effect.suspend(() =>
+                  closed ? direct(key, markWrite(key, value, ttl)) : markWrite(key, value, ttl)
+                )
           )
         }),
       incrBy: (key, by) =>
@@ -483,28 +1006,59 @@ export const make = <A, E = never, R = never>(
         )
     }
 
-    return {
-      cache: Cache.make(primitives),
-      control: { flush: Effect.suspend(() => flushWhere(() => true)), dirty: Effect.sync(() => pending.size) }
+    const control: WriteBack<A, E, X> = {
+      flush: Effect.suspend(() => flushWhere(() => true, retryFor)),
+      flushWithin: (within) =>
+        Effect.flatMap(Effect.orDie(durationMillis("flushWithin", within)), (millis) =>
+          flushWhere(() => true, millis)
+        ),
+      close,
+      dirty: Effect.sync(() => pending.size),
+      pending: (key) =>
+        Effect.sync(() => {
+          const entry = pending.get(key)
+          if (entry === undefined) return Option.none()
+          return Option.some(entry.op === "write" ? { op: "write", value: entry.value } : { op: "delete" })
+        }),
+      pendingBy: (index, value) =>
+        Effect.sync(() => {
+          const keys = byIndex.get(index)?.get(value) ?? new Set<string>()
+          return [...keys].flatMap((key) => {
+            const entry = pending.get(key)
+            return entry?.op === "write" ? [{ key, value: entry.value }] : []
+          })
+        }),
+      withIndexLock: (index, value, effect) =>
+        Effect.suspend(() => {
+          const stripe = stripes[stripeOf(`${index}\u0000${value}`)]
+          return stripe === undefined ? effect : stripe.withPermits(1)(effect)
+        }),
+      replayDeadLetters
     }
+    return { cache: Cache.make(primitives), control }
   })
 
 /**
  * Decorates the cache under `tag` with write-back to `options.store`, and provides its control as
- * `WriteBack`. The store's requirements are taken from the Layer's context (its writes run in the
- * background, not in a caller's fiber).
+ * `WriteBack` (and under `options.control`, typed, if given). The store's requirements are taken from
+ * the Layer's context (its writes run in the background, not in a caller's fiber). Dead letters go to
+ * the `DeadLetters` in the context, or to `DeadLetter.defaultFile`.
  *
  * @since 0.1.0
  * @category layers
  */
-export const layer = <I, A, E, R>(
-  tag: Context.Tag<I, Cache.Cache<A>>,
-  options: Options<A, E, R>
-): Layer.Layer<I | WriteBack, CacheError, I | R> =>
+export const layer = <Id, A, E, R, X extends string = never, I = A, C = never>(
+  tag: Context.Tag<Id, Cache.Cache<A>>,
+  options: Options<A, E, R, X, I> & { readonly control?: Context.Tag<C, WriteBack<A, E, X>> }
+): Layer.Layer<Id | WriteBack | C, CacheError, Id | R> =>
   Layer.scopedContext(
     Effect.flatMap(tag, (inner) =>
-      Effect.map(make(inner, { ...options, name: options.name ?? tag.key }), ({ cache, control }) =>
-        Context.make(tag, cache).pipe(Context.add(WriteBack, control))
-      )
+      Effect.map(make(inner, { ...options, name: options.name ?? tag.key }), ({ cache, control }) => {
+        const base = Context.make(tag, cache).pipe(Context.add(WriteBack, control))
+        // Without `control`, C is `never` (its default): the context is complete as it is.
+        return options.control === undefined
+          ? (base as Context.Context<Id | WriteBack | C>)
+          : Context.add(base, options.control, control)
+      })
     )
   )

@@ -22,8 +22,10 @@ import * as Delete from "../Query/Delete.js"
 import { Executor } from "../Query/Executor.js"
 import * as Expr from "../Query/Expr.js"
 import * as Insert from "../Query/Insert.js"
-import { QueryBuildError } from "../Query/QueryError.js"
+import { type DecodeError, QueryBuildError } from "../Query/QueryError.js"
 import type { WriteError } from "../Query/Returning.js"
+import * as Select from "../Query/Select.js"
+import * as Update from "../Query/Update.js"
 import type { InvalidEntityError } from "../Schema/EntityError.js"
 import type { EntitySchema } from "../Schema/EntityModel.js"
 import type * as Cache from "./Cache.js"
@@ -220,13 +222,16 @@ export const layer = <I, A, E, R, CI>(
  * @since 0.1.0
  * @category stores
  */
-export type EntityStoreError = WriteError | InvalidEntityError
+export type EntityStoreError = WriteError | InvalidEntityError | DecodeError
 
 /**
- * A `Store` that writes entities through the query builders: `write` upserts the values (one
- * `INSERT ... ON CONFLICT DO UPDATE` / `ON DUPLICATE KEY UPDATE` per batch, split by the builder when
- * the batch exceeds the dialect's parameter limit) and `delete` deletes by primary key
- * (`DELETE ... WHERE pk IN (...)`). The entity needs a single-field primary key; `id` turns a cache
+ * A `Store` that writes entities through the query builders: `write` upserts the values and `delete`
+ * deletes by primary key (`DELETE ... WHERE pk IN (...)`). On PostgreSQL and SQLite an upsert is one
+ * `INSERT ... ON CONFLICT (pk) DO UPDATE` per batch (split by the builder past the dialect's parameter
+ * limit). MySQL/MariaDB's `ON DUPLICATE KEY UPDATE` fires on *any* unique key: a new row whose email
+ * another row holds would update that row and be dropped without an error. So there a batch reads
+ * which primary keys exist, INSERTs the new rows (a unique violation is an error) and UPDATEs the
+ * others by primary key, one statement each; a batch that fails half-way is safe to send again. The entity needs a single-field primary key; `id` turns a cache
  * key back into its value (default: the number the key spells, else the key itself). Writes go
  * through the Executor, so middleware (ChangeCapture included) sees them.
  *
@@ -252,15 +257,44 @@ export const entityStore = <A, I>(
         : Effect.succeed(pk.field)
     })
   )
+  /** MySQL/MariaDB: INSERT what is new, UPDATE what exists, each by its primary key only. */
+  const writeByKey = (field: string, entries: ReadonlyArray<Entry<A>>) =>
+    Effect.gen(function* () {
+      const pk = field as keyof A & string
+      const column = Expr.column<string | number | bigint>(field)
+      const found = yield* Select.from(schema)
+        .columns(pk)
+        .where(column.in(entries.map((e) => id(e.key))))
+        .getMulti()
+      const existing = new Set(found.map((row) => String(row[pk])))
+      const fresh = entries.filter((e) => !existing.has(String(id(e.key))))
+      if (fresh.length > 0)
+        yield* Insert.into(schema)
+          .values(fresh.map((e) => e.value))
+          .exec()
+      yield* Effect.forEach(
+        entries.filter((e) => existing.has(String(id(e.key)))),
+        (e) =>
+          Update.table(schema)
+            .setPartial(e.value)
+            .where(column.eq(id(e.key)))
+            .exec(),
+        { discard: true }
+      )
+    })
   return {
     write: (entries) =>
       entries.length === 0
         ? Effect.void
-        : Effect.asVoid(
-            Insert.into(schema)
-              .values(entries.map((e) => e.value))
-              .onConflictDoUpdate()
-              .exec()
+        : Effect.flatMap(Executor, (ex) =>
+            ex.session.dialect.name === "mysql"
+              ? Effect.flatMap(primaryKey, (field) => writeByKey(field, entries))
+              : Effect.asVoid(
+                  Insert.into(schema)
+                    .values(entries.map((e) => e.value))
+                    .onConflictDoUpdate()
+                    .exec()
+                )
           ),
     delete: (keys) =>
       keys.length === 0

@@ -104,9 +104,12 @@ const service = Effect.gen(function* () {
   yield* hooks.register(
     "write-back flush",
     Effect.flatMap(control.flush, (report) =>
-      report.failures.length === 0
-        ? Effect.logInfo(`shutdown: wrote back ${report.written} users`)
-        : Effect.logError(`shutdown: ${report.failures.length} write-back batches failed`, report.failures)
+      report.failed.length + report.deadLettered.length === 0
+        ? Effect.logInfo(`shutdown: wrote back ${report.written.length} users`)
+        : Effect.logError(
+            `shutdown: write-back left ${WriteBack.keysOf(report.failed).length} users unwritten, ` +
+              `dead-lettered ${WriteBack.keysOf(report.deadLettered).length}`
+          )
     ),
     { order: 0, timeout: "30 seconds" }
   )
@@ -134,7 +137,7 @@ const service = Effect.gen(function* () {
         return Option.some(updated)
       }).pipe(Effect.provide(executor)),
     list: (options) => Effect.provide(UsersData.list(options), executor),
-    flush: Effect.map(control.flush, (report) => report.written)
+    flush: Effect.map(control.flush, (report) => report.written.length)
   }
   return users
 })

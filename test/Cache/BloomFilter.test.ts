@@ -1,6 +1,10 @@
+import { randomUUID } from "node:crypto"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import * as SqlClient from "@effect/sql/SqlClient"
-import { assert, describe, layer } from "@effect/vitest"
-import { Array as Arr, Effect, Layer, Metric, Option, Ref, Schema, Stream } from "effect"
+import { assert, describe, it, layer } from "@effect/vitest"
+import { Array as Arr, Effect, Layer, Logger, LogLevel, Metric, Option, Ref, Schema, Stream } from "effect"
 import * as BloomFilter from "../../src/Cache/BloomFilter.js"
 import * as Cache from "../../src/Cache/Cache.js"
 import * as M from "../../src/Cache/internal/patternMetrics.js"
@@ -17,6 +21,8 @@ import type { SelectError } from "../../src/Query/Select.js"
 import * as Select from "../../src/Query/Select.js"
 import * as Entity from "../../src/Schema/Entity.js"
 import { uniqueName } from "../support/databases.js"
+import { startRedisServer } from "../support/redisServer.js"
+import { serviceAvailable, serviceUrls } from "../support/services.js"
 
 const table = uniqueName("bloom_items")
 
@@ -179,4 +185,150 @@ describe("BloomFilter", () => {
       })
     )
   })
+})
+
+describe("BloomFilter reads its own writes", () => {
+  layer(stack, { timeout: "60 seconds" })((it) => {
+    it.effect("20 rows created one after another are each found by the get right after", () =>
+      Effect.gen(function* () {
+        const rt = yield* Items
+        const rejections = Metric.tagged(M.rejections, "cache", "test/BloomFilter/Items")
+        const before = (yield* Metric.value(rejections)).count
+        for (let id = 50_001; id <= 50_020; id++) {
+          yield* Insert.into(Item)
+            .values(new Item({ id, name: `created ${id}` }))
+            .exec()
+          assert.deepStrictEqual(
+            Option.map(yield* rt.get(String(id)), (i) => i.name),
+            Option.some(`created ${id}`)
+          )
+        }
+        assert.strictEqual((yield* Metric.value(rejections)).count, before)
+      })
+    )
+  })
+})
+
+/** Polls `check` (real time, every 50 ms) until it holds or `ms` pass; fails the test otherwise. */
+const pollUntil = <E, R>(what: string, ms: number, check: Effect.Effect<boolean, E, R>) =>
+  Effect.gen(function* () {
+    const deadline = Date.now() + ms
+    while (Date.now() < deadline) {
+      if (yield* check) return
+      yield* Effect.sleep("50 millis")
+    }
+    return yield* Effect.die(new Error(`timed out waiting for ${what}`))
+  })
+
+/**
+ * One instance of the program: its own connection to the shared SQLite file, its own change feed,
+ * read path and filter (over Redis when `redis` is given).
+ */
+const instance = (
+  url: string,
+  options: Pick<BloomFilter.Options<never, never>, "redis" | "rebuildInterval">
+) =>
+  BloomFilter.layer(Items, {
+    keys: Stream.map(Select.from(Item).columns("id").stream(), (row) => String(row.id)),
+    table,
+    key: (pk) => String(pk.id),
+    ...options
+  }).pipe(
+    Layer.provideMerge(reads),
+    Layer.provideMerge(Cache.layerSchema(ItemCache, Item)),
+    Layer.provide(MemoryCache.layer()),
+    Layer.provideMerge(LoaderCalls.Default),
+    Layer.provideMerge(
+      Layer.provideMerge(
+        ChangeCapture.layer,
+        Layer.provideMerge(ChangeFeed.layer, Layer.orDie(Database.layer({ url })))
+      )
+    )
+  )
+
+/** Builds an instance in the current scope; `run` runs an effect inside it. */
+const start = (url: string, options: Parameters<typeof instance>[1]) =>
+  Effect.map(
+    Layer.build(instance(url, options)),
+    (context) =>
+      <A, E>(effect: Effect.Effect<A, E, Items | Executor | SqlClient.SqlClient>) =>
+        Effect.provide(effect, context)
+  )
+
+const found = (id: number) =>
+  Effect.map(
+    Effect.flatMap(Items, (rt) => rt.get(String(id))),
+    Option.isSome
+  )
+
+/** A shared SQLite file with the table, removed with the scope. */
+const sharedFile = Effect.gen(function* () {
+  const dir = yield* Effect.acquireRelease(
+    Effect.sync(() => mkdtempSync(join(tmpdir(), "bloom-"))),
+    (d) => Effect.sync(() => rmSync(d, { recursive: true, force: true }))
+  )
+  const url = `sqlite:${join(dir, "shared.sqlite")}`
+  yield* Effect.scoped(
+    Effect.flatMap(SqlClient.SqlClient, (sql) =>
+      sql.unsafe(`CREATE TABLE ${table} (id INTEGER PRIMARY KEY, name TEXT NOT NULL)`)
+    ).pipe(Effect.provide(Layer.orDie(Database.layer({ url }))), Effect.orDie)
+  )
+  return url
+})
+
+describe.skipIf(!serviceAvailable("redis"))("BloomFilter across instances sharing Redis", () => {
+  it.scopedLive(
+    "a row another instance inserts is admitted through Redis; one that bypasses the library, at the next rebuild",
+    () =>
+      Effect.gen(function* () {
+        const url = yield* sharedFile
+        const redis = { url: serviceUrls.redis, channel: `test:bloom:${randomUUID()}` }
+        const a = yield* start(url, { redis, rebuildInterval: "never" })
+        const b = yield* start(url, { redis, rebuildInterval: "1 second" })
+        // The control: an instance that hears nothing from the others.
+        const alone = yield* start(url, { rebuildInterval: "never" })
+        yield* a(
+          Insert.into(Item)
+            .values(new Item({ id: 7, name: "from a" }))
+            .exec()
+        )
+        yield* pollUntil("b to admit 7", 10_000, b(found(7)))
+        assert.isFalse(yield* alone(found(7)))
+        // A row written behind the library's back: no instance's feed sees it.
+        yield* a(
+          Effect.flatMap(SqlClient.SqlClient, (sql) =>
+            sql.unsafe(`INSERT INTO ${table} (id, name) VALUES (8, 'raw')`)
+          )
+        )
+        yield* pollUntil("b's periodic rebuild to admit 8", 10_000, b(found(8)))
+        assert.isFalse(yield* alone(found(8)))
+      }),
+    60_000
+  )
+
+  it.scopedLive(
+    "after a Redis outage a subscriber rebuilds: what it missed is admitted once Redis is back",
+    () =>
+      Effect.gen(function* () {
+        const server = yield* Effect.acquireRelease(
+          Effect.promise(() => startRedisServer()),
+          (s) => Effect.promise(() => s.stop())
+        )
+        const url = yield* sharedFile
+        const redis = { url: server.url, channel: "bloom" }
+        const a = yield* start(url, { redis, rebuildInterval: "never" })
+        const b = yield* start(url, { redis, rebuildInterval: "never" })
+        yield* Effect.promise(() => server.kill())
+        // Published while the channel is down: lost (a logs it).
+        yield* a(
+          Insert.into(Item)
+            .values(new Item({ id: 9, name: "during the outage" }))
+            .exec()
+        )
+        assert.isFalse(yield* b(found(9)))
+        yield* Effect.promise(() => server.restart())
+        yield* pollUntil("b to rebuild after reconnecting", 20_000, b(found(9)))
+      }).pipe(Logger.withMinimumLogLevel(LogLevel.Error)),
+    60_000
+  )
 })

@@ -1,10 +1,12 @@
 import { randomUUID } from "node:crypto"
 import { afterAll, assert, describe, it } from "@effect/vitest"
-import { Effect, Option } from "effect"
+import { Duration, Effect, Either, Exit, Fiber, Metric, Option, Scope } from "effect"
 import { Redis } from "ioredis"
 import * as Cache from "../../src/Cache/Cache.js"
 import { CacheError } from "../../src/Cache/CacheError.js"
+import * as FailOpen from "../../src/Cache/FailOpen.js"
 import * as RedisCache from "../../src/Cache/RedisCache.js"
+import { startRedisServer, withClient } from "../support/redisServer.js"
 import { serviceAvailable, serviceUrls } from "../support/services.js"
 import { contract } from "./CacheContract.js"
 import { bulk, type MockReply, respMock } from "./RespMock.js"
@@ -167,6 +169,140 @@ describe.skipIf(!redisUp)("RedisCache on a real Redis", () => {
         Option.some(1)
       )
       yield* Effect.promise(() => mine.quit())
+    })
+  )
+})
+
+/** Polls `check` (real time, every 50 ms) until it holds or `ms` pass; fails the test otherwise. */
+const pollUntil = <E>(what: string, ms: number, check: Effect.Effect<boolean, E>) =>
+  Effect.gen(function* () {
+    const deadline = Date.now() + ms
+    while (Date.now() < deadline) {
+      if (yield* Effect.orElseSucceed(check, () => false)) return
+      yield* Effect.sleep("50 millis")
+    }
+    return yield* Effect.die(new Error(`timed out waiting for ${what}`))
+  })
+
+/** The raw text of `key` on the server, through a client of its own. */
+const rawGet = (port: number, key: string) => Effect.promise(() => withClient(port, (c) => c.get(key)))
+
+describe("RedisCache against a redis-server the test kills, pauses and restarts", () => {
+  const server = Effect.acquireRelease(
+    Effect.promise(() => startRedisServer()),
+    (s) => Effect.promise(() => s.stop())
+  )
+
+  it.scopedLive(
+    "a command that failed while Redis was down never takes effect after the restart (a replaying client's does)",
+    () =>
+      Effect.gen(function* () {
+        const redis = yield* server
+        const cache = yield* RedisCache.make({ url: redis.url, commandTimeout: "300 millis" })
+        const failOpen = Cache.make(FailOpen.make("outage")(cache))
+        // The control: ioredis as it comes, offline queue on (what the cache used to be).
+        const plain = new Redis(redis.url, { commandTimeout: 300 })
+        plain.on("error", () => {})
+        yield* Effect.addFinalizer(() => Effect.sync(() => plain.disconnect()))
+        const replaying = yield* RedisCache.make({ client: plain })
+        yield* cache.incrBy("ours", 5)
+        yield* replaying.incrBy("theirs", 5)
+        yield* cache.set("written", "before")
+        yield* Effect.promise(() => redis.kill())
+
+        assert.strictEqual(reasonOf(yield* Effect.flip(cache.incrBy("ours", 1))), "connection")
+        // Fail-open reports the write skipped (it succeeds as a no-op)...
+        yield* failOpen.set("written", "skipped")
+        const absorbed = yield* Metric.value(Metric.tagged(FailOpen.errors, "cache", "outage"))
+        assert.strictEqual(absorbed.count, 1)
+        assert.strictEqual(reasonOf(yield* Effect.flip(replaying.incrBy("theirs", 1))), "timeout")
+
+        yield* Effect.promise(() => redis.restart())
+        yield* pollUntil("the cache to reconnect", 15_000, Effect.map(cache.get("ours"), Option.isSome))
+        yield* pollUntil(
+          "the replaying client to reconnect",
+          15_000,
+          Effect.map(replaying.get("theirs"), Option.isSome)
+        )
+        // ...and is not applied later; the failed INCRBY counted zero times.
+        assert.strictEqual(yield* rawGet(redis.port, "written"), '"before"')
+        assert.strictEqual(yield* rawGet(redis.port, "ours"), "5")
+        assert.deepStrictEqual(yield* cache.get("ours"), Option.some(5))
+        // The replaying client sent the INCRBY its caller saw time out: the test can tell.
+        yield* pollUntil(
+          "the replayed INCRBY",
+          5_000,
+          Effect.map(rawGet(redis.port, "theirs"), (v) => v === "6")
+        )
+      }),
+    60_000
+  )
+
+  it.scopedLive(
+    "closing while Redis hangs with a command in flight ends within closeTimeout; the command fails",
+    () =>
+      Effect.gen(function* () {
+        const redis = yield* server
+        const scope = yield* Scope.make()
+        const cache = yield* Scope.extend(
+          RedisCache.make({ url: redis.url, commandTimeout: "60 seconds", closeTimeout: "500 millis" }),
+          scope
+        )
+        yield* cache.set("k", 1)
+        redis.pause()
+        yield* Effect.addFinalizer(() => Effect.sync(() => redis.resume()))
+        const inFlight = yield* Effect.fork(Effect.either(cache.get("k")))
+        // The GET is written to the socket (and unanswered) before the close starts.
+        yield* pollUntil(
+          "the GET to be in flight",
+          5_000,
+          Effect.sync(() => (cache.client as Redis).commandQueue.length > 0)
+        )
+        const started = Date.now()
+        yield* Scope.close(scope, Exit.void).pipe(
+          Effect.timeoutFail({ duration: "20 seconds", onTimeout: () => new Error("close hung") })
+        )
+        const took = Date.now() - started
+        // 500 ms asked for; generous slack for a loaded machine, far below ioredis's unbounded wait.
+        assert.isBelow(took, 5_000)
+        const got = yield* Fiber.join(inFlight)
+        assert.isTrue(Either.isLeft(got))
+        if (Either.isLeft(got)) assert.strictEqual(reasonOf(got.left), "connection")
+      }),
+    60_000
+  )
+
+  it.scopedLive(
+    "without a commandTimeout, a command to a hung Redis fails with timeout after the default",
+    () =>
+      Effect.gen(function* () {
+        const redis = yield* server
+        const cache = yield* RedisCache.make({ url: redis.url, closeTimeout: "200 millis" })
+        redis.pause()
+        yield* Effect.addFinalizer(() => Effect.sync(() => redis.resume()))
+        const started = Date.now()
+        const error = yield* Effect.flip(
+          cache
+            .get("k")
+            .pipe(Effect.timeoutFail({ duration: "20 seconds", onTimeout: () => new Error("hung") }))
+        )
+        assert.strictEqual(reasonOf(error), "timeout")
+        assert.isAtLeast(Date.now() - started, Duration.toMillis(RedisCache.defaultCommandTimeout) - 50)
+      })
+  )
+
+  it.effect("bad timeouts are typed errors", () =>
+    Effect.gen(function* () {
+      const bad = yield* Effect.flip(
+        Effect.scoped(RedisCache.make({ url: serviceUrls.redis, closeTimeout: 0 }))
+      )
+      assert.strictEqual(reasonOf(bad), "invalid_argument")
+      const worse = yield* Effect.flip(
+        Effect.scoped(
+          RedisCache.make({ url: serviceUrls.redis, commandTimeout: "forever" as Duration.DurationInput })
+        )
+      )
+      assert.strictEqual(reasonOf(worse), "invalid_argument")
     })
   )
 })

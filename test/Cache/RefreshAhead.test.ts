@@ -6,7 +6,7 @@ import { join } from "node:path"
 import { createInterface } from "node:readline"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, it } from "@effect/vitest"
-import { Array as Arr, Effect, Layer, Option, Queue, Ref, Schema } from "effect"
+import { Array as Arr, Effect, Layer, Logger, LogLevel, Option, Queue, Ref, Schema } from "effect"
 import * as Cache from "../../src/Cache/Cache.js"
 import * as MemoryCache from "../../src/Cache/MemoryCache.js"
 import * as ReadThrough from "../../src/Cache/ReadThrough.js"
@@ -23,6 +23,7 @@ import * as Update from "../../src/Query/Update.js"
 import * as Entity from "../../src/Schema/Entity.js"
 import * as Tx from "../../src/Tx/Tx.js"
 import { uniqueName } from "../support/databases.js"
+import { startRedisServer } from "../support/redisServer.js"
 import { serviceAvailable, serviceUrls } from "../support/services.js"
 
 const table = uniqueName("refresh_items")
@@ -71,7 +72,12 @@ const fixtures = Layer.effectDiscard(
   ).pipe(Effect.orDie)
 )
 
-const stack = (url: string, options: Omit<RefreshAhead.Options, "table" | "key"> = {}) =>
+/** One instance of the program over the database at `url`; `setup` runs once it is connected. */
+const instance = (
+  url: string,
+  options: Omit<RefreshAhead.Options, "table" | "key"> = {},
+  setup: Layer.Layer<never, never, SqlClient.SqlClient> = Layer.empty
+) =>
   RefreshAhead.layer(Items, { table, key: (pk) => String(pk.id), ...options }).pipe(
     Layer.provide(
       ReadThrough.layer(Items, Cache.Cache, {
@@ -82,9 +88,12 @@ const stack = (url: string, options: Omit<RefreshAhead.Options, "table" | "key">
     ),
     Layer.provideMerge(MemoryCache.layer()),
     Layer.provideMerge(Loads.Default),
-    Layer.provideMerge(fixtures),
+    Layer.provideMerge(setup),
     Layer.provideMerge(database(url))
   )
+
+const stack = (url: string, options: Omit<RefreshAhead.Options, "table" | "key"> = {}) =>
+  instance(url, options, fixtures)
 
 const loads = Effect.flatMap(Loads, Ref.get)
 const get = (id: number) => Effect.flatMap(Items, (rt) => rt.get(String(id)))
@@ -214,6 +223,41 @@ describe.skipIf(!serviceAvailable("redis"))("RefreshAhead across processes", () 
         Effect.ensuring(Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
       )
     },
+    60_000
+  )
+})
+
+describe("RefreshAhead across a Redis outage", () => {
+  it.scopedLive(
+    "an invalidation published while Redis was down is lost; the subscriber invalidates everything when it is back",
+    () =>
+      Effect.gen(function* () {
+        const server = yield* Effect.acquireRelease(
+          Effect.promise(() => startRedisServer()),
+          (s) => Effect.promise(() => s.stop())
+        )
+        const dir = yield* Effect.acquireRelease(
+          Effect.sync(() => mkdtempSync(join(tmpdir(), "refresh-ahead-"))),
+          (d) => Effect.sync(() => rmSync(d, { recursive: true, force: true }))
+        )
+        const url = `sqlite:${join(dir, "shared.sqlite")}`
+        const redis = { url: server.url, channel: "items" }
+        const a = yield* Layer.build(stack(url, { redis }))
+        const b = yield* Layer.build(instance(url, { redis }))
+        assert.deepStrictEqual(yield* Effect.provide(get(1), b), Option.some("v1"))
+        yield* Effect.promise(() => server.kill())
+        yield* Update.table(Item).set({ name: "v2" }).where(C("id").eq(1)).exec().pipe(Effect.provide(a))
+        // b never heard of it: its cached value is stale (TTL 1 hour).
+        assert.deepStrictEqual(yield* Effect.provide(get(1), b), Option.some("v1"))
+        yield* Effect.promise(() => server.restart())
+        const deadline = Date.now() + 20_000
+        let seen = yield* Effect.provide(get(1), b)
+        while (Option.getOrNull(seen) !== "v2" && Date.now() < deadline) {
+          yield* Effect.sleep("50 millis")
+          seen = yield* Effect.provide(get(1), b)
+        }
+        assert.deepStrictEqual(seen, Option.some("v2"))
+      }).pipe(Logger.withMinimumLogLevel(LogLevel.Error)),
     60_000
   )
 })

@@ -4,13 +4,13 @@
  * `redis-cli --cluster create ... --cluster-replicas 0 --cluster-yes`. `stop` kills them and removes
  * the directory; an exit hook kills them too if a run dies before its teardown.
  */
-import { type ChildProcess, execFile, spawn } from "node:child_process"
+import { type ChildProcess, execFile } from "node:child_process"
 import { mkdtemp, rm } from "node:fs/promises"
 import * as Net from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { promisify } from "node:util"
-import { Redis } from "ioredis"
+import { ephemeralPort, host, spawnRedis, stopChild, waitUntil, withClient } from "./redisServer.js"
 
 export interface RedisClusterNode {
   readonly host: string
@@ -22,25 +22,13 @@ export interface RedisCluster {
   readonly stop: () => Promise<void>
 }
 
-const host = "127.0.0.1"
 const run = promisify(execFile)
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 const listenable = (port: number) =>
   new Promise<boolean>((resolve) => {
     const server = Net.createServer()
     server.once("error", () => resolve(false))
     server.listen(port, host, () => server.close(() => resolve(true)))
-  })
-
-const ephemeralPort = () =>
-  new Promise<number>((resolve, reject) => {
-    const server = Net.createServer()
-    server.once("error", reject)
-    server.listen(0, host, () => {
-      const address = server.address()
-      server.close(() => resolve(typeof address === "object" && address !== null ? address.port : 0))
-    })
   })
 
 /** A free port whose cluster bus port (port + 10000) is free as well. */
@@ -52,48 +40,8 @@ const freeClusterPort = async (taken: ReadonlyArray<number>): Promise<number> =>
   throw new Error("no free port pair for a cluster node")
 }
 
-/** Polls `check` every 100 ms until it holds or `ms` pass. */
-const waitUntil = async (what: string, ms: number, check: () => Promise<boolean>) => {
-  const deadline = Date.now() + ms
-  while (Date.now() < deadline) {
-    if (await check().catch(() => false)) return
-    await sleep(100)
-  }
-  throw new Error(`timed out waiting for ${what}`)
-}
-
-const withClient = async <A>(port: number, f: (client: Redis) => Promise<A>): Promise<A> => {
-  const client = new Redis({
-    host,
-    port,
-    lazyConnect: true,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null
-  })
-  client.on("error", () => {})
-  try {
-    await client.connect()
-    return await f(client)
-  } finally {
-    client.disconnect()
-  }
-}
-
 const stopAll = async (children: ReadonlyArray<ChildProcess>, dir: string) => {
-  await Promise.all(
-    children.map(
-      (child) =>
-        new Promise<void>((resolve) => {
-          if (child.exitCode !== null || child.signalCode !== null) return resolve()
-          const force = setTimeout(() => child.kill("SIGKILL"), 3000)
-          child.once("exit", () => {
-            clearTimeout(force)
-            resolve()
-          })
-          child.kill("SIGTERM")
-        })
-    )
-  )
+  await Promise.all(children.map((child) => stopChild(child)))
   await rm(dir, { recursive: true, force: true })
 }
 
@@ -113,33 +61,25 @@ export const startRedisCluster = async (size = 3): Promise<RedisCluster> => {
     const ports: Array<number> = []
     for (let i = 0; i < size; i++) ports.push(await freeClusterPort(ports))
     for (const port of ports) {
-      const child = spawn(
-        "redis-server",
-        [
-          "--port",
-          String(port),
-          "--bind",
-          host,
-          "--cluster-enabled",
-          "yes",
-          "--cluster-config-file",
-          `nodes-${port}.conf`,
-          "--cluster-node-timeout",
-          "5000",
-          "--dir",
-          dir,
-          "--save",
-          "",
-          "--appendonly",
-          "no"
-        ],
-        { stdio: "ignore" }
-      )
+      const child = await spawnRedis([
+        "--port",
+        String(port),
+        "--bind",
+        host,
+        "--cluster-enabled",
+        "yes",
+        "--cluster-config-file",
+        `nodes-${port}.conf`,
+        "--cluster-node-timeout",
+        "5000",
+        "--dir",
+        dir,
+        "--save",
+        "",
+        "--appendonly",
+        "no"
+      ])
       children.push(child)
-      await new Promise<void>((resolve, reject) => {
-        child.once("spawn", resolve)
-        child.once("error", reject)
-      })
     }
     for (const port of ports) {
       await waitUntil(`redis-server on ${port}`, 5000, () =>

@@ -79,6 +79,18 @@ export const flushed = Metric.counter("effect_dal_cache_writeback_flushed_total"
 })
 
 /** @internal */
+export const deadLettered = Metric.counter("effect_dal_cache_writeback_dead_lettered_total", {
+  description:
+    "Write-back entries moved to the dead-letter store (refused for good, or not written by close)",
+  incremental: true
+})
+
+/** @internal */
+export const deadLetters = Metric.gauge("effect_dal_cache_writeback_dead_letters", {
+  description: "Dead letters of a write-back cache waiting in the dead-letter store"
+})
+
+/** @internal */
 export const invalidations = Metric.counter("effect_dal_cache_invalidations_total", {
   description: "Keys (or whole caches) invalidated by a change event, locally or from another process",
   incremental: true
@@ -117,6 +129,10 @@ export const count = (counter: Metric.Metric.Counter<number>, cache: string, by 
 /** Sets the write-back dirty gauge of `cache`, synchronously. @internal */
 export const setDirty = (cache: string, value: number): void =>
   taggedFor(dirty, cache).unsafeUpdate(value, [])
+
+/** Sets the write-back dead-letter gauge of `cache`, synchronously. @internal */
+export const setDeadLetters = (cache: string, value: number): void =>
+  taggedFor(deadLetters, cache).unsafeUpdate(value, [])
 
 /** Counts one eviction of `cache` for `reason`. @internal */
 export const countEviction = (cache: string, reason: string): Effect.Effect<void> =>
