@@ -23,6 +23,13 @@ export * as Cache from "./Cache/Cache.js"
  */
 export * as CacheError from "./Cache/CacheError.js"
 /**
+ * Dead letters of write-back caches: entries the store refused for good, kept where they survive the
+ * process.
+ *
+ * @since 0.1.0
+ */
+export * as DeadLetter from "./Cache/DeadLetter.js"
+/**
  * Fail-open: a cache whose failures read as misses.
  *
  * @since 0.1.0
