@@ -2,8 +2,8 @@
  * Every ```ts block of README.md and docs/*.md compiles against the package's public exports: a file's
  * blocks are read as one module, in order (a later block may use an earlier one's names), with their
  * imports merged at the top. Imports must name packages (`effect-dal`, `effect-dal/RedisCache`, …),
- * never repository paths; `effect-dal` resolves, as for a user, through package.json `exports` to the
- * build. Names a fragment takes as given (an entity, a row, `program`…) come from
+ * never repository paths; `effect-dal` and its subpaths resolve exactly as package.json `exports` lists
+ * them, to the sources of the files they name (so no build is needed, and nothing else is importable). Names a fragment takes as given (an entity, a row, `program`…) come from
  * test/support/docFixtures.ts. A file whose blocks need none of those is a complete program: it is also
  * run, and must exit 0 without printing an error.
  *
@@ -15,7 +15,7 @@ import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "nod
 import { join } from "node:path"
 import ts from "typescript"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { bin, repoRoot, run } from "./support/run.js"
+import { repoRoot, run } from "./support/run.js"
 
 interface Block {
   readonly line: number
@@ -184,16 +184,31 @@ const exampleModule = (file: string, example: Block, index: number, dir: string)
   }
 }
 
-// Under the repository, so `effect-dal` resolves by self-reference to the build and `effect` to node_modules.
+// Under the repository, so `effect` and the other packages resolve to its node_modules.
 const dir = join(repoRoot, ".tmp", `docs-${process.pid}`)
 const fixtures = join(repoRoot, "test", "support", "docFixtures.ts")
 let modules: ReadonlyArray<Module> = []
 let examples: ReadonlyArray<Module> = []
 let program: ts.Program | undefined
 
-beforeAll(async () => {
-  const build = await run(bin("tsc"), ["-p", "tsconfig.build.json"])
-  if (build.code !== 0) throw new Error(`npm run build failed:\n${build.stdout}${build.stderr}`)
+/** `exports` as compiler paths: each subpath to the source of the declaration file it names. */
+const exportPaths: Record<string, Array<string>> = Object.fromEntries(
+  Object.entries(
+    (JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8")) as { exports: Record<string, unknown> })
+      .exports
+  ).flatMap(([key, target]) =>
+    typeof target === "object" && target !== null && "types" in target && typeof target.types === "string"
+      ? [
+          [
+            key.replace(/^\./, "effect-dal"),
+            [join(repoRoot, target.types.replace(/^\.\/dist\//, "src/").replace(/\.d\.ts$/, ".ts"))]
+          ]
+        ]
+      : []
+  )
+)
+
+beforeAll(() => {
   mkdirSync(dir, { recursive: true })
   modules = markdownFiles.flatMap((file) => {
     const blocks = blocksOf(file)
@@ -213,9 +228,12 @@ beforeAll(async () => {
     noUncheckedIndexedAccess: true,
     verbatimModuleSyntax: true,
     skipLibCheck: true,
-    noEmit: true
+    noEmit: true,
+    paths: exportPaths
   })
-}, 120_000)
+  // The same resolution for running the complete programs with tsx.
+  writeFileSync(join(dir, "tsconfig.json"), JSON.stringify({ compilerOptions: { paths: exportPaths } }))
+})
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
@@ -271,7 +289,10 @@ describe("the documentation's TypeScript blocks", () => {
     })
     expect(runnable.map((m) => m.file)).toContain("README.md")
     for (const m of runnable) {
-      const ran = await run(process.execPath, ["--import", "tsx", m.path], { cwd: dir })
+      const ran = await run(process.execPath, ["--import", "tsx", m.path], {
+        cwd: dir,
+        env: { ...process.env, TSX_TSCONFIG_PATH: join(dir, "tsconfig.json") }
+      })
       expect({ file: m.file, code: ran.code, stderr: ran.stderr }).toEqual({
         file: m.file,
         code: 0,

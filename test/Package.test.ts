@@ -32,8 +32,10 @@ const work = mkdtempSync(join(tmpdir(), "effect-dal-pack-"))
 let tarball = ""
 
 beforeAll(async () => {
+  // The library's build from a clean dist/ (what `prepare` does, without rebuilding the plugin).
+  ok(await run("npm", ["run", "build:lib"], { env: cleanEnv() }), "npm run build:lib")
   const packed = ok(
-    await run("npm", ["pack", "--json", "--pack-destination", work], { env: cleanEnv() }),
+    await run("npm", ["pack", "--ignore-scripts", "--json", "--pack-destination", work], { env: cleanEnv() }),
     "npm pack"
   )
   const [info] = JSON.parse(packed.stdout.slice(packed.stdout.indexOf("["))) as Array<{
