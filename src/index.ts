@@ -150,6 +150,24 @@ export * as Timeout from "./Middleware/Timeout.js"
  */
 export * as Tracing from "./Middleware/Tracing.js"
 /**
+ * What schema changes fail with.
+ *
+ * @since 0.1.0
+ */
+export * as MigrationError from "./Migrations/MigrationError.js"
+/**
+ * Generated migrations as ordinary @effect/sql Migrator migrations.
+ *
+ * @since 0.1.0
+ */
+export * as MigrationFiles from "./Migrations/MigrationFiles.js"
+/**
+ * Tables from entities: create them, read the live schema, diff the two, apply the difference.
+ *
+ * @since 0.1.0
+ */
+export * as Migrations from "./Migrations/Migrations.js"
+/**
  * Statement nodes.
  *
  * @since 0.1.0

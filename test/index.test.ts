@@ -1,7 +1,11 @@
 /**
- * The README's examples, through the public barrel (`src/index.ts`), on an in-memory SQLite.
+ * The README's examples, through the public barrel (`src/index.ts`). The first one runs as written
+ * (only its database file moved to a fresh temporary one), so it proves it works on an empty database.
  */
-import { describe, expect, it } from "@effect/vitest"
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { describe, expect, it, vi } from "@effect/vitest"
 import { Effect, Layer, Schema } from "effect"
 import {
   Database,
@@ -11,7 +15,7 @@ import {
   Expr,
   Insert,
   Metrics,
-  Raw,
+  Migrations,
   SafeDml,
   Select,
   Tx,
@@ -21,9 +25,9 @@ import {
 class User extends Schema.Class<User>("User")(
   {
     id: Schema.Number.pipe(Entity.generated),
-    firstName: Schema.String,
-    email: Schema.String.pipe(Entity.sensitive),
-    age: Schema.Number
+    firstName: Schema.String.pipe(Schema.maxLength(100)),
+    email: Schema.String.pipe(Entity.sensitive, Entity.unique),
+    age: Schema.Int
   },
   Entity.table("users")
 ) {}
@@ -33,11 +37,55 @@ const DatabaseLive = Layer.provide(
   Database.layer({ url: "sqlite::memory:" })
 )
 
-const createTable = Raw.query(
-  "CREATE TABLE users (id INTEGER PRIMARY KEY AUTOINCREMENT, first_name TEXT, email TEXT, age INTEGER)"
-).exec()
+const createTable = Migrations.createTable(User)
+
+/**
+ * The first ```ts block of the README with its database file replaced by `url`, and an export of the
+ * promise it runs so the test can wait for it.
+ */
+const firstExample = (url: string): string => {
+  const readme = readFileSync(new URL("../README.md", import.meta.url), "utf8")
+  const block = readme.match(/```ts\n([\s\S]*?)```/)?.[1]
+  const written = 'Database.layer({ url: "sqlite:data/app.db" })'
+  const run = "\nEffect.runPromise("
+  if (block === undefined || !block.includes(written) || !block.includes(run)) {
+    throw new Error("the README's first example changed shape: update this test")
+  }
+  return block
+    .replace(written, `Database.layer({ url: ${JSON.stringify(url)} })`)
+    .replace(run, "\nexport const done = Effect.runPromise(")
+}
 
 describe("the README's examples", () => {
+  it("first screen, as written, on an empty database file (twice: the second run finds the table)", async () => {
+    // Inside the package (git-ignored .tmp/), so `import ... from "effect-dal"` resolves to this package.
+    const dir = new URL("../.tmp/readme/", import.meta.url).pathname
+    mkdirSync(dir, { recursive: true })
+    const dataDir = mkdtempSync(join(tmpdir(), "effect-dal-readme-"))
+    const file = join(dir, `first-${process.pid}.ts`)
+    try {
+      writeFileSync(file, firstExample(`sqlite:${join(dataDir, "app.db")}`))
+      const log = vi.spyOn(console, "log").mockImplementation(() => undefined)
+      const rows: Array<ReadonlyArray<User>> = []
+      try {
+        for (const run of [1, 2]) {
+          const module = (await import(/* @vite-ignore */ `${file}?run=${run}`)) as { done: Promise<void> }
+          await module.done
+          rows.push(log.mock.calls.at(-1)?.[0] as ReadonlyArray<User>)
+        }
+      } finally {
+        log.mockRestore()
+      }
+      expect(rows.map((r) => r.map((u) => [u.firstName, u.email, u.age]))).toEqual([
+        [["Ann", "ann@example.com", 30]],
+        [["Ann", "ann@example.com", 30]]
+      ])
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true })
+      rmSync(file, { force: true })
+    }
+  })
+
   it.effect("first screen: the adults query", () =>
     Effect.gen(function* () {
       yield* createTable

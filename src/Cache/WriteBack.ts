@@ -463,7 +463,7 @@ export const make = <A, E = never, R = never, X extends string = never, I = A>(
     const stripes = yield* Effect.forEach(Array.from({ length: lockStripes }), () => Effect.makeSemaphore(1))
     let version = 0
     let closed = false
-    /** Keys dead-lettered since this cache started: `close` fails while any is not replayed. */
+    /** Keys dead-lettered since this cache started and not superseded since: `close` fails while any is. */
     const buried = new Set<string>()
     /** Dead letters of this cache known to wait in the dead-letter store. */
     let waiting = 0
@@ -672,6 +672,35 @@ export const make = <A, E = never, R = never, X extends string = never, I = A>(
         return { buried: encoded.map((e) => e.failure), kept }
       })
 
+    /**
+     * A key dead-lettered earlier whose newer value (or delete) the store has now taken: its dead
+     * letters are stale, and replaying them would write the old value over the new one. They go.
+     */
+    const supersede = (landed: ReadonlyArray<string>) =>
+      Effect.suspend(() => {
+        const keys = new Set(landed.filter((key) => buried.has(key)))
+        if (keys.size === 0) return Effect.void
+        return letters.list(name).pipe(
+          Effect.flatMap((stored) => {
+            const stale = stored.filter((l) => keys.has(l.key))
+            return Effect.as(letters.remove(stale.map((l) => l.id)), stale.length)
+          }),
+          Effect.flatMap((removed) =>
+            Effect.sync(() => {
+              for (const key of keys) buried.delete(key)
+              waiting = Math.max(0, waiting - removed)
+              M.setDeadLetters(name, waiting)
+            })
+          ),
+          Effect.catchAll((e) =>
+            Effect.logError(
+              `cache ${name}: removing the dead letters superseded by newer writes failed: ${show([...keys])}`,
+              e
+            )
+          )
+        )
+      })
+
     /** Writes back the dirty entries `select` picks, batch by batch, until `deadline`. Run under `flushLock`. */
     const flushSelected = (
       select: (key: string, entry: Dirty<A>) => boolean,
@@ -747,6 +776,7 @@ export const make = <A, E = never, R = never, X extends string = never, I = A>(
         }
         const { buried: deadLettered, kept } = yield* bury(toBury)
         failed.push(...kept)
+        yield* supersede([...written, ...deleted])
         yield* M.count(M.flushed, name, written.length + deleted.length)
         yield* gauge
         yield* Effect.forEach(failed, (f) => report(f, "kept dirty"), { discard: true })
@@ -871,12 +901,7 @@ export const make = <A, E = never, R = never, X extends string = never, I = A>(
         const refusedAgain = [...w, ...d].flatMap((r) =>
           r.refused.map(([item, cause]) => toFailure(true)([item], cause))
         )
-        waiting =
-          latest.size -
-          superseded.filter((id) => latest.get(stored.find((l) => l.id === id)?.key ?? "")?.id === id)
-            .length -
-          doneW.length -
-          doneD.length
+        waiting = stored.length - superseded.length - doneW.length - doneD.length
         M.setDeadLetters(name, waiting)
         if (doneW.length + doneD.length > 0)
           yield* Effect.logInfo(

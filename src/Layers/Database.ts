@@ -15,6 +15,7 @@ import * as Dialect from "../Query/Dialect.js"
 import * as Executor from "../Query/Executor.js"
 import { fromDriver, type SqlError } from "../Query/QueryError.js"
 import * as Session from "../Query/Session.js"
+import * as SessionClient from "../Query/SessionClient.js"
 import type { InvalidEntityError } from "../Schema/EntityError.js"
 import type * as EntityModel from "../Schema/EntityModel.js"
 import * as EntityRegistry from "../Schema/EntityRegistry.js"
@@ -209,7 +210,7 @@ export const layer = (
         )(url, { maxConnections: options.maxConnections ?? 10 }),
         (e) => fromDriver(e)
       )
-      return Layer.provideMerge(executorLayer(url, options.overrides ?? []), client)
+      return SessionClient.layer(Layer.provideMerge(executorLayer(url, options.overrides ?? []), client))
     })
   )
 

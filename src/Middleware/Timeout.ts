@@ -1,26 +1,36 @@
 /**
- * A per-query timeout. When it expires the query's fiber is interrupted and the query fails with
- * `QueryTimeoutError`; inside a transaction that failure rolls the transaction back (the transaction
- * ends on a failed exit), unless the caller catches it inside.
+ * A per-query timeout. The query fails with `QueryTimeoutError` at its deadline; inside a transaction
+ * that failure rolls the transaction back (the transaction ends on a failed exit), unless the caller
+ * catches it inside.
  *
- * Interrupting the fiber is not enough to stop the database working:
- * - PostgreSQL: `@effect/sql-pg` cancels the statement (`pg_cancel_backend`) when its fiber is interrupted.
- * - MariaDB: the driver has no cancellation, so the statement is also bounded on the server with
- *   `SET STATEMENT max_statement_time=<seconds> FOR <statement>` (detected once per client with
- *   `SELECT VERSION()`); the server stops it, frees the connection, and a transaction's ROLLBACK is
- *   not left queued behind it. The rewritten SQL is what inner middleware and the database see.
- *   Applies to SELECT, INSERT, UPDATE and DELETE (RAW: by its first keyword; of a multi-statement
- *   RAW text only the first statement is bounded).
- * - MySQL (not MariaDB): no server-side bound; after the timeout the statement runs on until it
- *   ends, holding its connection.
- * - SQLite: statements run synchronously on the Node thread; a timeout cannot cut one short.
+ * Failing the query is not enough: the database must stop working on it and give the connection
+ * back, without needing a second connection to ask it to (with the pool saturated, or a pool of one,
+ * there is none). So where the database allows it the statement is bounded on the server itself
+ * (`Dialect.transactions.statementTimeout`), and the server's own error becomes `QueryTimeoutError`:
+ * - `setStatement` (MariaDB): `SET STATEMENT max_statement_time=<seconds> FOR <statement>`, detected
+ *   once per client with `SELECT VERSION()` (MySQL lacks it). The rewritten SQL is what inner
+ *   middleware and the database see.
+ * - `setLocal` (PostgreSQL): `statement_timeout` set for this statement only (`set_config(…, true)`).
+ *   Inside a transaction it is set before the statement and put back after it. Outside one the
+ *   statement runs in a transaction of its own on one reserved connection (BEGIN, the bound,
+ *   the statement, COMMIT): the same one connection an autocommit statement would use. The bound
+ *   is the time left when the connection is there, so a wait for the pool counts too.
+ * - `none` (SQLite): statements run synchronously in-process; a timeout cannot cut one short.
+ *
+ * Applies to SELECT, INSERT, UPDATE and DELETE (RAW: by its first keyword; other statements, such as
+ * DDL, are only timed on the client). Once a statement is bounded on the server, the client waits a
+ * grace second past the deadline for the server's answer before it gives up by itself: interrupting
+ * a running statement earlier would make the driver ask a second connection to cancel it.
  *
  * @since 0.1.0
  */
-import { Duration, Effect, FiberRef, type Layer, Option } from "effect"
+import { Deferred, Duration, Effect, Either, FiberRef, type Layer, Option } from "effect"
+import { globalValue } from "effect/GlobalValue"
 import * as Executor from "../Query/Executor.js"
-import { QueryTimeoutError } from "../Query/QueryError.js"
+import * as Engine from "../Query/internal/transaction.js"
+import { type QueryError, QueryTimeoutError, SqlError } from "../Query/QueryError.js"
 import * as Session from "../Query/Session.js"
+import { TxError } from "../Query/TxError.js"
 
 /** @since 0.1.0 @category models */
 export interface Options {
@@ -34,8 +44,9 @@ export interface Options {
  *
  * @since 0.1.0 @category fiber refs
  */
-export const current: FiberRef.FiberRef<Option.Option<Duration.Duration>> = FiberRef.unsafeMake(
-  Option.none<Duration.Duration>()
+export const current: FiberRef.FiberRef<Option.Option<Duration.Duration>> = globalValue(
+  "effect-dal/Middleware/Timeout/current",
+  () => FiberRef.unsafeMake(Option.none<Duration.Duration>())
 )
 
 /**
@@ -49,20 +60,30 @@ export const withTimeout =
   <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
     Effect.locally(effect, current, Option.some(Duration.decode(duration)))
 
-/** MariaDB's ER_STATEMENT_TIMEOUT: the server stopped a statement at max_statement_time. */
-const mariadbStatementTimeout = 1969
+/** How long the client waits past the deadline for the server to stop a statement it bounded. */
+const grace = Duration.seconds(1)
 
-const errnoIn = (error: unknown): number | undefined => {
+const fieldIn = (error: unknown, key: string): unknown => {
   let current: unknown = error
   for (let depth = 0; depth < 6 && typeof current === "object" && current !== null; depth++) {
-    if ("errno" in current && typeof current.errno === "number") return current.errno
+    if (key in current) return (current as Record<string, unknown>)[key]
     current = "cause" in current ? current.cause : undefined
   }
   return undefined
 }
 
+/**
+ * The server stopped the statement at the bound this middleware set: MariaDB's ER_STATEMENT_TIMEOUT
+ * (1969), or PostgreSQL's query_canceled (57014) "due to statement timeout" (a cancel by an operator
+ * is 57014 too, and stays an `SqlError`).
+ */
+const stoppedByServer = (e: unknown): boolean =>
+  e instanceof SqlError &&
+  (fieldIn(e.cause, "errno") === 1969 ||
+    (fieldIn(e.cause, "code") === "57014" && /statement timeout/i.test(e.detail)))
+
 /** Whether each SqlClient's server is MariaDB, asked once per client. */
-const mariadb = new WeakMap<object, boolean>()
+const mariadb = globalValue("effect-dal/Middleware/Timeout/mariadb", () => new WeakMap<object, boolean>())
 
 const isMariaDb = (ctx: Executor.QueryContext): Effect.Effect<boolean> => {
   const known = mariadb.get(ctx.session.sql)
@@ -78,8 +99,14 @@ const isMariaDb = (ctx: Executor.QueryContext): Effect.Effect<boolean> => {
   )
 }
 
+/** DML and SELECT only (RAW: by first keyword), and never twice (an outer Timeout already bounded it). */
+const boundable = (ctx: Executor.QueryContext) =>
+  ctx.type === "RAW"
+    ? /^\s*(SELECT|INSERT|UPDATE|DELETE|REPLACE)\b/i.test(ctx.statement.sql)
+    : !/^\s*SET\s+STATEMENT\b/i.test(ctx.statement.sql)
+
 /** `SET STATEMENT` takes seconds; the server-side bound equals the client's. */
-const bounded = (ctx: Executor.QueryContext, duration: Duration.Duration): Executor.QueryContext => {
+const setStatement = (ctx: Executor.QueryContext, duration: Duration.Duration): Executor.QueryContext => {
   const seconds = (Math.max(1, Math.ceil(Duration.toMillis(duration))) / 1000).toFixed(3)
   return {
     ...ctx,
@@ -90,16 +117,74 @@ const bounded = (ctx: Executor.QueryContext, duration: Duration.Duration): Execu
   }
 }
 
-/** DML and SELECT only (RAW: by first keyword), and never twice (an outer Timeout already bounded it). */
-const boundable = (ctx: Executor.QueryContext) =>
-  ctx.type === "RAW"
-    ? /^\s*(SELECT|INSERT|UPDATE|DELETE|REPLACE)\b/i.test(ctx.statement.sql)
-    : !/^\s*SET\s+STATEMENT\b/i.test(ctx.statement.sql)
+/** Runs `sql` on the fiber's transaction connection (the caller checked there is one). */
+const onTransaction = (session: Session.Session, sql: string, params: ReadonlyArray<unknown>) =>
+  Effect.mapError(
+    Session.run(session, session.sql.unsafe<{ readonly prev?: unknown }>(sql, params).withoutTransform),
+    (e) => new SqlError({ reason: "other", detail: e.message, sql, cause: e })
+  )
 
-const serverBounded = (ctx: Executor.QueryContext, duration: Duration.Duration) =>
-  ctx.session.dialect.name === "mysql" && boundable(ctx)
-    ? Effect.map(isMariaDb(ctx), (is) => (is ? bounded(ctx, duration) : ctx))
-    : Effect.succeed(ctx)
+/** Sets PostgreSQL's statement_timeout for the rest of the transaction; returns the value it replaced. */
+const setLocal = (session: Session.Session, millis: number) =>
+  Effect.map(
+    onTransaction(
+      session,
+      // The CTE is read first: `prev` is the value before set_config changes it.
+      "WITH p AS MATERIALIZED (SELECT current_setting('statement_timeout') AS prev) SELECT p.prev, set_config('statement_timeout', $1, true) FROM p",
+      [`${Math.max(1, Math.ceil(millis))}ms`]
+    ),
+    (rows) => String(rows[0]?.prev ?? "0")
+  )
+
+const restoreLocal = (session: Session.Session, previous: string) =>
+  onTransaction(session, "SELECT set_config('statement_timeout', $1, true)", [previous])
+
+/**
+ * The statement with `statement_timeout` set to the time left before `deadline`, on the transaction
+ * the fiber holds, put back afterwards (PostgreSQL refuses anything after a failed statement until
+ * the transaction or savepoint rolls back, which undoes the setting anyway).
+ */
+const boundedInTransaction = <A, E, R>(
+  session: Session.Session,
+  deadline: number,
+  bounded: Deferred.Deferred<void>,
+  statement: Effect.Effect<A, E, R>,
+  timedOut: () => QueryTimeoutError
+): Effect.Effect<A, E | SqlError | QueryTimeoutError, R> =>
+  Effect.flatMap(
+    Effect.clockWith((clock) => clock.currentTimeMillis),
+    (now): Effect.Effect<A, E | SqlError | QueryTimeoutError, R> =>
+      deadline - now <= 0
+        ? Effect.fail(timedOut())
+        : Effect.flatMap(
+            // Not interrupted half-way: interrupting a running statement needs a second connection.
+            Effect.uninterruptible(
+              Effect.tap(setLocal(session, deadline - now), () => Deferred.succeed(bounded, undefined))
+            ),
+            (previous) => Effect.tap(statement, () => restoreLocal(session, previous))
+          )
+  )
+
+/**
+ * The transaction of its own that a statement outside any runs in on PostgreSQL. Its BEGIN and COMMIT
+ * failures are reported as the driver's error an autocommit statement would have had.
+ */
+const boundedAlone = <A, E, R>(
+  session: Session.Session,
+  work: Effect.Effect<A, E, R>
+): Effect.Effect<A, E | SqlError | TxError, R> =>
+  Either.match(Engine.statementsFor(session, {}), {
+    onLeft: Effect.fail,
+    onRight: (statements) =>
+      Effect.catchIf(
+        Engine.within(session, { _tag: "Root", statements }, work),
+        (e): e is TxError & { readonly cause: SqlError } =>
+          e instanceof TxError &&
+          (e.reason === "begin" || e.reason === "commit") &&
+          e.cause instanceof SqlError,
+        (e) => Effect.fail(e.cause)
+      )
+  })
 
 /**
  * The timeout middleware.
@@ -111,22 +196,42 @@ export const make = (options: Options | Duration.DurationInput): Executor.Middle
   const fallback = Duration.decode(opts.duration)
   const serverSide = opts.serverSide ?? true
   return (next) => (ctx) =>
-    Effect.flatMap(FiberRef.get(current), (override) => {
-      const duration = Option.getOrElse(override, () => fallback)
-      const error = () =>
+    Effect.gen(function* (): Effect.fn.Return<Executor.QueryResult, QueryError> {
+      const duration = Option.getOrElse(yield* FiberRef.get(current), () => fallback)
+      const timedOut = () =>
         new QueryTimeoutError({
           table: ctx.table,
           sql: ctx.statement.sql,
           timeoutMillis: Duration.toMillis(duration)
         })
-      return Effect.flatMap(serverSide ? serverBounded(ctx, duration) : Effect.succeed(ctx), (run) =>
-        next(run).pipe(
-          Effect.catchIf(
-            (e) => e._tag === "SqlError" && errnoIn(e.cause) === mariadbStatementTimeout,
-            () => Effect.fail(error())
-          ),
-          Effect.timeoutFail({ duration, onTimeout: error })
-        )
+      const clientOnly = Effect.timeoutFail(next(ctx), { duration, onTimeout: timedOut })
+      const style = ctx.session.dialect.transactions.statementTimeout
+      if (!serverSide || style === "none" || !boundable(ctx)) return yield* clientOnly
+      // Set once the server bounds the statement: from then on the client waits for the server's answer.
+      const bounded = yield* Deferred.make<void>()
+      let work: Effect.Effect<Executor.QueryResult, QueryError>
+      if (style === "setStatement") {
+        if (!(yield* isMariaDb(ctx))) return yield* clientOnly
+        yield* Deferred.succeed(bounded, undefined)
+        work = next(setStatement(ctx, duration))
+      } else {
+        const deadline =
+          (yield* Effect.clockWith((clock) => clock.currentTimeMillis)) + Duration.toMillis(duration)
+        const frame = yield* Engine.active(ctx.session)
+        const tx = yield* FiberRef.get(ctx.session.transaction)
+        // A transaction that has ended refuses the statement anyway.
+        if (Option.isNone(frame) && Option.isSome(tx)) return yield* clientOnly
+        const statement = boundedInTransaction(ctx.session, deadline, bounded, next(ctx), timedOut)
+        work = Option.isSome(frame) ? statement : boundedAlone(ctx.session, statement)
+      }
+      const clock = Effect.sleep(duration).pipe(
+        Effect.zipRight(Deferred.isDone(bounded)),
+        Effect.flatMap((isBounded) => (isBounded ? Effect.sleep(grace) : Effect.void)),
+        Effect.zipRight(Effect.fail(timedOut()))
+      )
+      return yield* Effect.raceFirst(
+        Effect.catchIf(work, stoppedByServer, () => Effect.fail(timedOut())),
+        clock
       )
     })
 }

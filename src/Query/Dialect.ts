@@ -5,6 +5,8 @@
  * @since 0.1.0
  */
 import * as Statement from "@effect/sql/Statement"
+import { Either } from "effect"
+import type { SqlErrorReason } from "./QueryError.js"
 
 /** @since 0.1.0 @category models */
 export type DialectName = "mysql" | "pg" | "sqlite"
@@ -26,7 +28,120 @@ export interface Dialect {
   ) => string
   /** Converts a value the driver cannot bind (SQLite takes no booleans or dates). */
   readonly bind: (value: unknown) => unknown
+  /** How transactions behave on this database. */
+  readonly transactions: TransactionCapabilities
 }
+
+// ---------------------------------------------------------------------------------------------
+// Transaction capabilities: what the transaction engine and the Timeout middleware ask instead of
+// the dialect's name.
+// ---------------------------------------------------------------------------------------------
+
+/** The SQL isolation levels. @since 0.1.0 @category models */
+export type IsolationLevel = "read uncommitted" | "read committed" | "repeatable read" | "serializable"
+
+/** The statements that open a transaction, and those that undo its session settings after it. @since 0.1.0 @category models */
+export interface TransactionStatements {
+  /** Run in order on the reserved connection. */
+  readonly begin: ReadonlyArray<string>
+  /** Run after COMMIT or ROLLBACK, before the connection goes back to the pool. */
+  readonly end: ReadonlyArray<string>
+}
+
+/** @since 0.1.0 @category models */
+export interface TransactionCapabilities {
+  /** The statements for these options, or why the database cannot honour them. */
+  readonly statements: (options: {
+    readonly isolation?: IsolationLevel | undefined
+    readonly readOnly?: boolean | undefined
+  }) => Either.Either<TransactionStatements, string>
+  /**
+   * One connection serves the whole database: a second transaction, or work outside the running
+   * one, would wait for it forever.
+   */
+  readonly singleConnection: boolean
+  /** Failures after which the server has already rolled back the whole transaction, not just the statement. */
+  readonly abortsTransaction: ReadonlySet<SqlErrorReason>
+  /** COMMIT of a transaction in which a statement failed is answered with ROLLBACK instead of an error. */
+  readonly commitMayRollBack: boolean
+  /** `SAVEPOINT`, `RELEASE SAVEPOINT`, `ROLLBACK TO SAVEPOINT` for a savepoint name. */
+  readonly savepoint: {
+    readonly open: (name: string) => string
+    readonly release: (name: string) => string
+    readonly rollbackTo: (name: string) => string
+  }
+  /**
+   * How one statement is bounded on the server, so that it stops (and frees its connection) at its
+   * deadline without a second connection to cancel it:
+   * - `setStatement`: `SET STATEMENT max_statement_time=<s> FOR <statement>` (MariaDB; MySQL lacks it,
+   *   so the server is asked once whether it is MariaDB)
+   * - `setLocal`: `SET LOCAL statement_timeout` inside the statement's transaction (PostgreSQL)
+   * - `none`: statements run in-process and cannot be cut short (SQLite)
+   */
+  readonly statementTimeout: "setStatement" | "setLocal" | "none"
+}
+
+const sqlLevel = (level: IsolationLevel) => level.toUpperCase()
+
+const savepoints: TransactionCapabilities["savepoint"] = {
+  open: (name) => `SAVEPOINT ${name}`,
+  release: (name) => `RELEASE SAVEPOINT ${name}`,
+  rollbackTo: (name) => `ROLLBACK TO SAVEPOINT ${name}`
+}
+
+/** `SET TRANSACTION` applies to the next transaction only; a deadlock or a 1020 rolls back all of it. */
+const mysqlTransactions: TransactionCapabilities = {
+  statements: ({ isolation, readOnly = false }) =>
+    Either.right({
+      begin: [
+        ...(isolation === undefined ? [] : [`SET TRANSACTION ISOLATION LEVEL ${sqlLevel(isolation)}`]),
+        readOnly ? "START TRANSACTION READ ONLY" : "START TRANSACTION"
+      ],
+      end: []
+    }),
+  singleConnection: false,
+  abortsTransaction: new Set(["deadlock", "serialization", "connection"]),
+  commitMayRollBack: false,
+  savepoint: savepoints,
+  statementTimeout: "setStatement"
+}
+
+/** Level and access mode on BEGIN; READ UNCOMMITTED runs as READ COMMITTED (the standard allows it). */
+const pgTransactions: TransactionCapabilities = {
+  statements: ({ isolation, readOnly = false }) => {
+    const modes = [
+      ...(isolation === undefined ? [] : [`ISOLATION LEVEL ${sqlLevel(isolation)}`]),
+      ...(readOnly ? ["READ ONLY"] : [])
+    ]
+    return Either.right({ begin: [modes.length === 0 ? "BEGIN" : `BEGIN ${modes.join(", ")}`], end: [] })
+  },
+  singleConnection: false,
+  abortsTransaction: new Set(["connection"]),
+  commitMayRollBack: true,
+  savepoint: savepoints,
+  statementTimeout: "setLocal"
+}
+
+/** Always serializable; read-only is `PRAGMA query_only` while the transaction holds the one connection. */
+const sqliteTransactions: TransactionCapabilities = {
+  statements: ({ isolation, readOnly = false }) => {
+    if (isolation !== undefined && isolation !== "serializable") {
+      return Either.left(`SQLite has no ${isolation} isolation level: its transactions are serializable`)
+    }
+    return Either.right(
+      readOnly
+        ? { begin: ["BEGIN", "PRAGMA query_only = ON"], end: ["PRAGMA query_only = OFF"] }
+        : { begin: ["BEGIN"], end: [] }
+    )
+  },
+  singleConnection: true,
+  abortsTransaction: new Set(["connection"]),
+  commitMayRollBack: false,
+  savepoint: savepoints,
+  statementTimeout: "none"
+}
+
+// ---------------------------------------------------------------------------------------------
 
 const identity = <A>(a: A) => a
 
@@ -62,7 +177,8 @@ export const mysql: Dialect = {
         : ` LIMIT ${param(limit)}`
       : // MySQL has no OFFSET without LIMIT; its documentation gives the largest BIGINT UNSIGNED.
         ` LIMIT ${param(limit ?? 18_446_744_073_709_551_615n)} OFFSET ${param(offset)}`,
-  bind: identity
+  bind: identity,
+  transactions: mysqlTransactions
 }
 
 /** PostgreSQL: double quotes and `$n`. @since 0.1.0 @category dialects */
@@ -74,7 +190,8 @@ export const pg: Dialect = {
   limitOffset: (limit, offset, param) =>
     (limit === undefined ? "" : ` LIMIT ${param(limit)}`) +
     (offset === undefined ? "" : ` OFFSET ${param(offset)}`),
-  bind: identity
+  bind: identity,
+  transactions: pgTransactions
 }
 
 /** SQLite: double quotes, `?`, `LIMIT -1` when only an offset is given, booleans as 0/1, dates as ISO text. @since 0.1.0 @category dialects */
@@ -90,7 +207,8 @@ export const sqlite: Dialect = {
         : ` LIMIT ${param(limit)}`
       : ` LIMIT ${param(limit ?? -1)} OFFSET ${param(offset)}`,
   bind: (value) =>
-    typeof value === "boolean" ? (value ? 1 : 0) : value instanceof Date ? value.toISOString() : value
+    typeof value === "boolean" ? (value ? 1 : 0) : value instanceof Date ? value.toISOString() : value,
+  transactions: sqliteTransactions
 }
 
 /** @since 0.1.0 @category dialects */

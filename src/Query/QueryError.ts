@@ -4,6 +4,7 @@
  * @since 0.1.0
  */
 import { Data } from "effect"
+import type { TxError } from "./TxError.js"
 
 export {
   /**
@@ -49,13 +50,23 @@ export class DecodeError extends Data.TaggedError("DecodeError")<{
   }
 }
 
-/** Why the database refused a statement, classified from the driver's code. @since 0.1.0 @category errors */
+/**
+ * Why the database refused a statement, classified from the driver's code. Three reasons mean "nothing
+ * of this transaction was committed, running it again may succeed": `deadlock` (MySQL/MariaDB 1213,
+ * which Galera also reports for a certification conflict; PostgreSQL 40P01), `lock_timeout` (MySQL/MariaDB
+ * 1205, PostgreSQL 55P03, SQLite BUSY/LOCKED) and `serialization` (PostgreSQL 40001: a concurrent update
+ * under repeatable read or a serializable conflict; MariaDB 1020 "Record has changed since last read"
+ * under `innodb_snapshot_isolation`; SQLite BUSY_SNAPSHOT: a WAL read snapshot too old to write).
+ *
+ * @since 0.1.0 @category errors
+ */
 export type SqlErrorReason =
   | "unique"
   | "foreign_key"
   | "not_null"
   | "deadlock"
   | "lock_timeout"
+  | "serialization"
   | "connection"
   | "syntax"
   | "other"
@@ -94,8 +105,14 @@ export class QueryTimeoutError extends Data.TaggedError("QueryTimeoutError")<{
   }
 }
 
-/** What a query handler (the Executor and its middleware) can fail with. @since 0.1.0 @category errors */
-export type QueryError = SqlError | QueryBuildError | UnsafeDmlError | QueryTimeoutError
+/**
+ * What a query handler (the Executor and its middleware) can fail with. `TxError` comes from the
+ * transactions the library opens by itself: a split batch's, or the one that bounds a statement on
+ * PostgreSQL's server (`Timeout`).
+ *
+ * @since 0.1.0 @category errors
+ */
+export type QueryError = SqlError | QueryBuildError | UnsafeDmlError | QueryTimeoutError | TxError
 
 const mysqlReasons: Record<number, SqlErrorReason> = {
   1062: "unique",
@@ -107,6 +124,7 @@ const mysqlReasons: Record<number, SqlErrorReason> = {
   1364: "not_null",
   1213: "deadlock",
   1205: "lock_timeout",
+  1020: "serialization",
   1064: "syntax",
   1053: "connection",
   1927: "connection",
@@ -126,6 +144,8 @@ const pgReason = (code: string): SqlErrorReason | undefined => {
       return "not_null"
     case "40P01":
       return "deadlock"
+    case "40001":
+      return "serialization"
     case "55P03":
       return "lock_timeout"
     case "42601":
@@ -142,6 +162,7 @@ const sqliteReason = (code: string, message: string): SqlErrorReason | undefined
   if (code === "SQLITE_CONSTRAINT_UNIQUE" || code === "SQLITE_CONSTRAINT_PRIMARYKEY") return "unique"
   if (code === "SQLITE_CONSTRAINT_FOREIGNKEY") return "foreign_key"
   if (code === "SQLITE_CONSTRAINT_NOTNULL") return "not_null"
+  if (code === "SQLITE_BUSY_SNAPSHOT") return "serialization"
   if (code.startsWith("SQLITE_BUSY") || code.startsWith("SQLITE_LOCKED")) return "lock_timeout"
   if (code === "SQLITE_ERROR" && message.includes("syntax error")) return "syntax"
   return code.startsWith("SQLITE_CANTOPEN") ? "connection" : undefined

@@ -1,6 +1,8 @@
 /**
  * Annotations that turn an Effect Schema Class or Struct into an entity: table name, column names,
- * primary key, database-generated fields, fields ignored by persistence and sensitive fields.
+ * primary key, database-generated fields, fields ignored by persistence and sensitive fields, and
+ * what the tables are created with (column types, defaults, unique columns, indexes, foreign keys,
+ * renames), read by the `Migrations` module.
  *
  * @since 0.1.0
  */
@@ -16,6 +18,21 @@ export const GeneratedId: unique symbol = Symbol.for("effect-dal/Entity/generate
 export const IgnoreId: unique symbol = Symbol.for("effect-dal/Entity/ignore")
 /** @since 0.1.0 @category annotations */
 export const SensitiveId: unique symbol = Symbol.for("effect-dal/Entity/sensitive")
+
+/** @since 0.1.0 @category annotations */
+export const ColumnTypeId: unique symbol = Symbol.for("effect-dal/Entity/columnType")
+/** @since 0.1.0 @category annotations */
+export const DefaultId: unique symbol = Symbol.for("effect-dal/Entity/default")
+/** @since 0.1.0 @category annotations */
+export const UniqueId: unique symbol = Symbol.for("effect-dal/Entity/unique")
+/** @since 0.1.0 @category annotations */
+export const IndexId: unique symbol = Symbol.for("effect-dal/Entity/index")
+/** @since 0.1.0 @category annotations */
+export const IndexesId: unique symbol = Symbol.for("effect-dal/Entity/indexes")
+/** @since 0.1.0 @category annotations */
+export const ReferencesId: unique symbol = Symbol.for("effect-dal/Entity/references")
+/** @since 0.1.0 @category annotations */
+export const RenamedFromId: unique symbol = Symbol.for("effect-dal/Entity/renamedFrom")
 
 /**
  * Anything that carries annotations: a schema or a property signature (`Schema.optional(...)`).
@@ -37,7 +54,11 @@ const annotate =
  *
  * @since 0.1.0 @category annotations
  */
-export const table = (name: string): { readonly [TableId]: string } => ({ [TableId]: name })
+export const table = (
+  name: string,
+  options: { readonly indexes?: ReadonlyArray<IndexSpec> } = {}
+): { readonly [TableId]: string; readonly [IndexesId]?: ReadonlyArray<IndexSpec> } =>
+  options.indexes === undefined ? { [TableId]: name } : { [TableId]: name, [IndexesId]: options.indexes }
 
 /**
  * The column a field is stored in. Default: snake_case of the field name.
@@ -63,3 +84,154 @@ export const ignore: <S extends Annotatable>(self: S) => S = annotate({ [IgnoreI
 
 /** Marks a field as sensitive: query logs redact its values. @since 0.1.0 @category annotations */
 export const sensitive: <S extends Annotatable>(self: S) => S = annotate({ [SensitiveId]: true })
+
+/**
+ * The SQL type of a column, for what the field's schema does not say (or says differently): one
+ * type for every dialect, or one per dialect (a dialect left out keeps the derived type). The text
+ * must be a plain type name with an optional size (`VARCHAR(32)`, `NUMERIC(12, 4)`, `CHAR(2)`):
+ * anything else is refused when the entity is read.
+ *
+ * @example
+ * const fields = { code: Schema.String.pipe(Entity.columnType("CHAR(2)")) }
+ * @since 0.1.0 @category annotations
+ */
+export const columnType = (type: string | ColumnTypeSpec) =>
+  annotate({ [ColumnTypeId]: typeof type === "string" ? { mysql: type, pg: type, sqlite: type } : type })
+
+/** A column type per dialect. @since 0.1.0 @category models */
+export interface ColumnTypeSpec {
+  readonly mysql?: string
+  readonly pg?: string
+  readonly sqlite?: string
+}
+
+/**
+ * A column's default: a literal value (written as an escaped SQL literal, never spliced as text) or
+ * a database-side expression.
+ *
+ * @since 0.1.0 @category models
+ */
+export type DefaultSpec =
+  | { readonly _tag: "Literal"; readonly value: string | number | boolean | bigint | null }
+  | { readonly _tag: "Expression"; readonly sql: string }
+
+const defaultValue = (value: string | number | boolean | bigint | null) =>
+  annotate({ [DefaultId]: { _tag: "Literal", value } satisfies DefaultSpec })
+
+export {
+  /**
+   * The column's default value, written into the DDL as an escaped literal. (An insert that leaves
+   * the field out gets it; see `Entity.generated` for keys.)
+   *
+   * @example
+   * const fields = { status: Schema.Literal("new", "done").pipe(Entity.default("new")) }
+   * @since 0.1.0 @category annotations
+   */
+  defaultValue as default
+}
+
+/**
+ * A database-side default expression such as `CURRENT_TIMESTAMP`. The text is code, like a column
+ * type: write it in your source, never from user input. A statement separator or an SQL comment in it
+ * is refused when the entity is read.
+ *
+ * @since 0.1.0 @category annotations
+ */
+export const defaultSql = (sql: string) =>
+  annotate({ [DefaultId]: { _tag: "Expression", sql } satisfies DefaultSpec })
+
+/** The column defaults to the time of the insert (`CURRENT_TIMESTAMP`). @since 0.1.0 @category annotations */
+export const defaultNow: <S extends Annotatable>(self: S) => S = defaultSql("CURRENT_TIMESTAMP")
+
+/** The column holds no two equal values (a unique index). @since 0.1.0 @category annotations */
+export const unique: <S extends Annotatable>(self: S) => S = annotate({ [UniqueId]: true })
+
+/** The column has an index of its own. @since 0.1.0 @category annotations */
+export const indexed: <S extends Annotatable>(self: S) => S = annotate({ [IndexId]: true })
+
+/** An index over one or more fields, declared on the table (`Entity.table(name, { indexes })`). @since 0.1.0 @category models */
+export interface IndexSpec {
+  /** Field names (not column names), in index order. */
+  readonly fields: ReadonlyArray<string>
+  readonly unique: boolean
+  /** Default: `ix_<table>_<columns>` (`uq_` when unique). */
+  readonly name: string | undefined
+}
+
+/**
+ * A (composite) index over `fields`, in order.
+ *
+ * @example
+ * class Person extends Schema.Class<Person>("Person")(fields, Entity.table("people", {
+ *   indexes: [Entity.index(["lastName", "firstName"]), Entity.index(["email"], { unique: true })]
+ * })) {}
+ * @since 0.1.0 @category annotations
+ */
+export const index = (
+  fields: ReadonlyArray<string>,
+  options: { readonly unique?: boolean; readonly name?: string } = {}
+): IndexSpec => ({ fields, unique: options.unique ?? false, name: options.name })
+
+/** What happens to referencing rows when the referenced row is deleted or its key updated. @since 0.1.0 @category models */
+export type ReferentialAction = "cascade" | "restrict" | "set null" | "no action"
+
+/** A foreign key, as annotated. @since 0.1.0 @category models */
+export interface ReferenceSpec {
+  /** The referenced entity (a function, for one declared later); `undefined` for the entity itself. */
+  readonly entity: () => { readonly ast: unknown } | undefined
+  /** The referenced field. */
+  readonly field: string
+  readonly onDelete: ReferentialAction | undefined
+  readonly onUpdate: ReferentialAction | undefined
+}
+
+/**
+ * The column references `field` of another entity (a foreign key). Pass a function for an entity
+ * declared further down; see `referencesSelf` for a reference to the entity itself.
+ *
+ * @example
+ * const fields = { authorId: Schema.Number.pipe(Entity.references(User, "id", { onDelete: "cascade" })) }
+ * @since 0.1.0 @category annotations
+ */
+export const references = <T extends { readonly ast: unknown; readonly fields: object }>(
+  entity: T | (() => T),
+  field: keyof T["fields"] & string,
+  options: { readonly onDelete?: ReferentialAction; readonly onUpdate?: ReferentialAction } = {}
+) =>
+  annotate({
+    [ReferencesId]: {
+      entity: () => (typeof entity === "function" && !("ast" in entity) ? entity() : (entity as T)),
+      field,
+      onDelete: options.onDelete,
+      onUpdate: options.onUpdate
+    } satisfies ReferenceSpec
+  })
+
+/**
+ * The column references `field` of its own entity (a tree: `parentId` → `id`). The field name is not
+ * checked by the type system here (the class is not declared yet); reading the entity checks it.
+ *
+ * @example
+ * const fields = { parentId: Schema.NullOr(Schema.Number).pipe(Entity.referencesSelf("id")) }
+ * @since 0.1.0 @category annotations
+ */
+export const referencesSelf = (
+  field: string,
+  options: { readonly onDelete?: ReferentialAction; readonly onUpdate?: ReferentialAction } = {}
+) =>
+  annotate({
+    [ReferencesId]: {
+      entity: () => undefined,
+      field,
+      onDelete: options.onDelete,
+      onUpdate: options.onUpdate
+    } satisfies ReferenceSpec
+  })
+
+/**
+ * The column used to be called `column`: a schema diff renames it instead of dropping it and adding
+ * a new one (which would lose its data). Remove the annotation once every database has migrated.
+ *
+ * @since 0.1.0 @category annotations
+ */
+export const renamedFrom = (column: string) => annotate({ [RenamedFromId]: column })

@@ -34,6 +34,18 @@ export interface FieldModel {
   readonly guard: ((value: unknown) => boolean) | undefined
   /** Encodes a value of the field's type into what the column stores; absent when that is the identity. */
   readonly encode: ((value: unknown) => Either.Either<unknown, ParseResult.ParseError>) | undefined
+  /** What the table is created with (`Entity.columnType`, `default`, `unique`, `indexed`, `references`, `renamedFrom`). */
+  readonly ddl: FieldDdl
+}
+
+/** A field's annotations for table creation, checked when the model is made. @since 0.1.0 @category models */
+export interface FieldDdl {
+  readonly columnType: Entity.ColumnTypeSpec | undefined
+  readonly default: Entity.DefaultSpec | undefined
+  readonly unique: boolean
+  readonly indexed: boolean
+  readonly references: Entity.ReferenceSpec | undefined
+  readonly renamedFrom: string | undefined
 }
 
 /** @since 0.1.0 @category models */
@@ -49,6 +61,8 @@ export interface EntityModel<A = unknown> {
   readonly primaryKey: ReadonlyArray<FieldModel>
   readonly generated: ReadonlyArray<FieldModel>
   readonly ignored: ReadonlyArray<string>
+  /** Indexes declared on the table (`Entity.table(name, { indexes })`), field names checked. */
+  readonly indexes: ReadonlyArray<Entity.IndexSpec>
   /** Decodes an object keyed by field names into the entity type. */
   readonly decode: (input: unknown) => Either.Either<A, ParseResult.ParseError>
 }
@@ -134,6 +148,47 @@ const isOptionalField = (field: Schema.Struct.Field): boolean => {
   return ps._tag === "PropertySignatureDeclaration" ? ps.isOptional : ps.to.isOptional
 }
 
+/** A type name with an optional size or precision: `VARCHAR(32)`, `NUMERIC(12, 4)`, `DOUBLE PRECISION`. */
+const plainType = /^[A-Za-z][A-Za-z0-9_]*( [A-Za-z][A-Za-z0-9_]*)*( ?\( ?\d+ ?(, ?\d+ ?)?\))?$/
+
+/** Text that could end a statement or hide the rest of one. */
+const unsafeExpression = /;|--|\/\*|\*\//
+
+const isReference = (u: unknown): u is Entity.ReferenceSpec =>
+  typeof u === "object" && u !== null && "entity" in u && typeof u.entity === "function"
+
+const isDefault = (u: unknown): u is Entity.DefaultSpec =>
+  typeof u === "object" && u !== null && "_tag" in u && (u._tag === "Literal" || u._tag === "Expression")
+
+/** Reads and checks a field's DDL annotations; a string is the reason they are refused. */
+const fieldDdl = (annotations: SchemaAST.Annotations): FieldDdl | string => {
+  const type = annotations[Entity.ColumnTypeId] as Entity.ColumnTypeSpec | undefined
+  for (const t of [type?.mysql, type?.pg, type?.sqlite]) {
+    if (t !== undefined && !plainType.test(t)) {
+      return `column type "${t}" is not a plain SQL type name with an optional size`
+    }
+  }
+  const def = annotations[Entity.DefaultId]
+  if (def !== undefined && !isDefault(def)) return "malformed default annotation"
+  if (def?._tag === "Literal" && typeof def.value === "number" && !Number.isFinite(def.value)) {
+    return `default ${def.value} has no SQL literal`
+  }
+  if (def?._tag === "Expression" && (unsafeExpression.test(def.sql) || def.sql.trim() === "")) {
+    return `default expression "${def.sql}" is empty or holds a statement separator or a comment`
+  }
+  const references = annotations[Entity.ReferencesId]
+  if (references !== undefined && !isReference(references)) return "malformed references annotation"
+  const renamedFrom = annotations[Entity.RenamedFromId]
+  return {
+    columnType: type,
+    default: def,
+    unique: annotations[Entity.UniqueId] === true,
+    indexed: annotations[Entity.IndexId] === true,
+    references,
+    renamedFrom: typeof renamedFrom === "string" ? renamedFrom : undefined
+  }
+}
+
 const hasFields = <A, I>(schema: Schema.Schema<A, I, never>): schema is EntitySchema<A, I> =>
   "fields" in schema && typeof schema.fields === "object" && schema.fields !== null
 
@@ -194,6 +249,9 @@ export const make = <A, I>(
         ? def.ast.type
         : def.ast.to.type
       : def.ast
+    const ddl = fieldDdl(annotations)
+    if (typeof ddl === "string")
+      return Either.left(new InvalidEntityError({ entity: name, field, reason: ddl }))
     const annotatedColumn = annotations[Entity.ColumnId]
     const column =
       overrides.columns?.[field] ?? (typeof annotatedColumn === "string" ? annotatedColumn : snakeCase(field))
@@ -206,7 +264,8 @@ export const make = <A, I>(
       optional,
       ast,
       guard: guardOf(ast),
-      encode: encoderOf(def)
+      encode: encoderOf(def),
+      ddl
     }
     const clash = byColumn.get(column)
     if (clash !== undefined) {
@@ -235,6 +294,21 @@ export const make = <A, I>(
     )
   }
   const finalFields = fields.map((f) => primaryKey.find((p) => p.field === f.field) ?? f)
+  const indexes = (annotations[Entity.IndexesId] ?? []) as ReadonlyArray<Entity.IndexSpec>
+  for (const index of indexes) {
+    const unknown = index.fields.find((f) => !finalFields.some((p) => p.field === f))
+    if (index.fields.length === 0 || unknown !== undefined) {
+      return Either.left(
+        new InvalidEntityError({
+          entity: name,
+          reason:
+            unknown === undefined
+              ? "an index needs at least one field"
+              : `index on unknown or unpersisted field "${unknown}"`
+        })
+      )
+    }
+  }
   return Either.right({
     name,
     schema,
@@ -245,6 +319,7 @@ export const make = <A, I>(
     primaryKey,
     generated: finalFields.filter((f) => f.generated),
     ignored,
+    indexes,
     decode: Schema.decodeUnknownEither(schema)
   })
 }

@@ -21,7 +21,6 @@ import {
   Context,
   Effect,
   Either,
-  type Exit,
   FiberRef,
   Layer,
   Option,
@@ -30,12 +29,12 @@ import {
   Tracer
 } from "effect"
 import { dual } from "effect/Function"
+import type * as Dialect from "../Query/Dialect.js"
 import { Executor } from "../Query/Executor.js"
+import * as Frame from "../Query/internal/transaction.js"
 import { classify, SqlError } from "../Query/QueryError.js"
 import type * as Session from "../Query/Session.js"
-import * as Dialect from "./internal/dialect.js"
-import * as Frame from "./internal/frame.js"
-import { TxError } from "./TxError.js"
+import { TxError } from "../Query/TxError.js"
 
 /**
  * What to do when the fiber already holds a transaction on the database.
@@ -67,7 +66,7 @@ export type Propagation =
  * @since 0.1.0
  * @category models
  */
-export type IsolationLevel = "read uncommitted" | "read committed" | "repeatable read" | "serializable"
+export type IsolationLevel = Dialect.IsolationLevel
 
 /**
  * Options of a new transaction. A joined transaction or a savepoint keeps the level and access mode
@@ -132,22 +131,18 @@ const unsupported = (detail: string) => Effect.fail(new TxError({ reason: "unsup
 
 /** Decides from the propagation and the transaction (if any) the fiber holds on `session`. */
 const plan = (session: Session.Session, options: Options): Effect.Effect<Plan, TxError> =>
-  FiberRef.getWith(session.transaction, (state) => {
-    // A transaction that has ended counts as none (the notes' `!tx.done`).
-    const current = Option.filter(
-      Option.map(state, (s) => Frame.frameOf(session, s)),
-      (f) => f.isActive
-    )
-    const sqlite = session.dialect.name === "sqlite"
+  // A transaction that has ended counts as none (the notes' `!tx.done`).
+  Effect.flatMap(Frame.active(session), (current) => {
+    const oneConnection = session.dialect.transactions.singleConnection
     switch (options.propagation ?? "required") {
       case "required":
         return Effect.succeed(
           Option.match(current, { onNone: () => begin_, onSome: (frame) => ({ _tag: "Join", frame }) })
         )
       case "requiresNew":
-        return Option.isSome(current) && sqlite
+        return Option.isSome(current) && oneConnection
           ? unsupported(
-              "requiresNew on SQLite: its one connection is held by the current transaction, so a second would wait forever"
+              `requiresNew on ${session.label}: its one connection is held by the current transaction, so a second would wait forever`
             )
           : Effect.succeed(begin_)
       case "nested":
@@ -159,9 +154,9 @@ const plan = (session: Session.Session, options: Options): Effect.Effect<Plan, T
           Option.match(current, { onNone: () => without, onSome: (frame) => ({ _tag: "Join", frame }) })
         )
       case "notSupported":
-        return Option.isSome(current) && sqlite
+        return Option.isSome(current) && oneConnection
           ? unsupported(
-              "notSupported on SQLite: its one connection is held by the current transaction, so work outside it would wait forever"
+              `notSupported on ${session.label}: its one connection is held by the current transaction, so work outside it would wait forever`
             )
           : Effect.succeed(without)
       case "mandatory":
@@ -199,50 +194,31 @@ const spanOptions = (session: Session.Session, options: Options) => ({
 
 const spanName = (p: Plan) => (p._tag === "Savepoint" ? "db.savepoint" : "db.transaction")
 
-/** Begins the frame the plan asks for; the frame is rolled back and released when `scope` closes. */
-const open = (
+/** The frame a plan that opens one asks for: a root with the options' statements, or a savepoint. */
+const openingOf = (
   session: Session.Session,
-  p: Plan,
-  options: Options,
-  scope: Scope.Scope,
-  span: Tracer.Span
-): Effect.Effect<Frame.Frame, TxError> =>
-  (p._tag === "Savepoint"
-    ? Frame.beginSavepoint(p.parent, scope, span)
-    : Either.match(Dialect.statements(session.dialect.name, options), {
-        onLeft: Effect.fail,
-        onRight: (statements) => Frame.beginRoot(session, statements, scope, span)
-      })
-  ).pipe(Effect.tap((frame) => span.attribute("effect_dal.transaction.id", frame.id)))
+  p: Plan & { readonly _tag: "Begin" | "Savepoint" },
+  options: Options
+): Either.Either<Frame.Opening, TxError> =>
+  p._tag === "Savepoint"
+    ? Either.right({ _tag: "Savepoint", parent: p.parent })
+    : Either.map(Frame.statementsFor(session, options), (statements) => ({ _tag: "Root", statements }))
 
-const finish = (frame: Frame.Frame, exit: Exit.Exit<unknown, unknown>): Effect.Effect<void, TxError> =>
-  exit._tag === "Success" ? Frame.commit(frame) : Frame.rollback(frame, exit.cause)
+const tagSpan = (span: Tracer.Span) => (frame: Frame.Frame) =>
+  Effect.sync(() => span.attribute("effect_dal.transaction.id", frame.id))
 
 const inFrame = <A, E, R>(
   session: Session.Session,
-  p: Plan,
+  p: Plan & { readonly _tag: "Begin" | "Savepoint" },
   options: Options,
   effect: Effect.Effect<A, E, R>
 ): Effect.Effect<A, E | TxError, R> =>
   Effect.useSpan(spanName(p), spanOptions(session, options), (span) =>
-    Effect.uninterruptibleMask((restore) =>
-      Effect.scopedWith((scope) =>
-        Effect.flatMap(open(session, p, options, scope, span), (frame) =>
-          restore(Effect.locally(effect, session.transaction, Option.some(frame.state))).pipe(
-            Effect.withParentSpan(span),
-            Effect.exit,
-            Effect.flatMap((exit) =>
-              Effect.flatMap(
-                Effect.exit(finish(frame, exit)),
-                (done): Effect.Effect<A, E | TxError> =>
-                  // A failed rollback's TxError carries the original failure; a failed commit replaces success.
-                  done._tag === "Success" ? exit : Effect.failCause(done.cause)
-              )
-            )
-          )
-        )
-      )
-    )
+    Either.match(openingOf(session, p, options), {
+      onLeft: Effect.fail,
+      onRight: (opening) =>
+        Frame.within(session, opening, Effect.withParentSpan(effect, span), span, tagSpan(span))
+    })
   )
 
 const runIn = <A, E, R>(
@@ -355,9 +331,16 @@ export const begin = (options: Options = {}): Effect.Effect<Transaction, TxError
       case "Savepoint": {
         const span = yield* Effect.makeSpanScoped(spanName(p), spanOptions(session, options))
         const scope = yield* Effect.scope
-        const frame = yield* open(session, p, options, scope, span)
+        const opening = yield* openingOf(session, p, options)
+        const frame = yield* Frame.open(session, opening, scope, span).pipe(Effect.tap(tagSpan(span)))
         yield* Effect.addFinalizer((exit) =>
-          Effect.suspend(() => (frame.isActive ? Effect.orDie(finish(frame, exit)) : Effect.void))
+          Effect.suspend(() =>
+            frame.isActive
+              ? Effect.orDie(
+                  exit._tag === "Success" ? Frame.commit(frame) : Frame.rollback(frame, exit.cause)
+                )
+              : Effect.void
+          )
         )
         yield* Effect.locallyScoped(session.transaction, Option.some(frame.state))
         yield* Effect.locallyScopedWith(FiberRef.currentContext, Context.add(Tracer.ParentSpan, span))
@@ -376,10 +359,10 @@ export const begin = (options: Options = {}): Effect.Effect<Transaction, TxError
 export const layer = (options: Options = {}): Layer.Layer<Transaction, TxError, Executor> =>
   Layer.scopedContext(Effect.map(begin(options), (tx) => Context.make(Transaction, tx)))
 
-const retryableReasons: ReadonlySet<string> = new Set(["deadlock", "lock_timeout"])
+const retryableReasons: ReadonlySet<string> = new Set(["deadlock", "lock_timeout", "serialization"])
 
 /**
- * True for a deadlock or lock timeout, also when a `TxError` reports it from a COMMIT or carries it
+ * True for a deadlock, a lock timeout or a serialization failure, also when a `TxError` reports it from a COMMIT or carries it
  * as the failure that a failed ROLLBACK followed: in each case nothing was committed.
  *
  * @since 0.1.0
@@ -397,8 +380,8 @@ export const isRetryable = (error: unknown): boolean => {
 }
 
 /**
- * Re-runs a whole transaction (a `Tx.run` or a scoped `Tx.begin`) while it fails with a deadlock or
- * lock timeout (`isRetryable`), as `schedule` allows. Inside another transaction it does not retry:
+ * Re-runs a whole transaction (a `Tx.run` or a scoped `Tx.begin`) while it fails with a deadlock, a
+ * lock timeout or a serialization failure (`isRetryable`), as `schedule` allows. Inside another transaction it does not retry:
  * the database has dropped the outer transaction's work too, so only the outermost one can retry.
  *
  * @since 0.1.0
@@ -408,10 +391,8 @@ export const retry =
   <X, RS>(schedule: Schedule.Schedule<X, unknown, RS>) =>
   <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R | RS | Executor> =>
     Effect.flatMap(Executor, ({ session }) =>
-      FiberRef.getWith(session.transaction, (state) =>
-        Option.exists(state, (s) => Frame.frameOf(session, s).isActive)
-          ? self
-          : Effect.retry(self, { schedule, while: isRetryable })
+      Effect.flatMap(Frame.active(session), (current) =>
+        Option.isSome(current) ? self : Effect.retry(self, { schedule, while: isRetryable })
       )
     )
 

@@ -23,6 +23,7 @@ import * as Entity from "../../src/Schema/Entity.js"
 import { uniqueName } from "../support/databases.js"
 import { startRedisServer } from "../support/redisServer.js"
 import { serviceAvailable, serviceUrls } from "../support/services.js"
+import { pollUntil } from "./Poll.js"
 
 const table = uniqueName("bloom_items")
 
@@ -208,17 +209,6 @@ describe("BloomFilter reads its own writes", () => {
     )
   })
 })
-
-/** Polls `check` (real time, every 50 ms) until it holds or `ms` pass; fails the test otherwise. */
-const pollUntil = <E, R>(what: string, ms: number, check: Effect.Effect<boolean, E, R>) =>
-  Effect.gen(function* () {
-    const deadline = Date.now() + ms
-    while (Date.now() < deadline) {
-      if (yield* check) return
-      yield* Effect.sleep("50 millis")
-    }
-    return yield* Effect.die(new Error(`timed out waiting for ${what}`))
-  })
 
 /**
  * One instance of the program: its own connection to the shared SQLite file, its own change feed,

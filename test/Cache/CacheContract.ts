@@ -3,7 +3,7 @@
  * RedisCache on a single node and on a cluster, and `Cache.layerTest`).
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Duration, Effect, Either, type Layer, Option, Schema } from "effect"
+import { Duration, Effect, Either, type Layer, Option, Schema, TestClock } from "effect"
 import * as Cache from "../../src/Cache/Cache.js"
 import { CacheError } from "../../src/Cache/CacheError.js"
 
@@ -15,7 +15,15 @@ class User extends Schema.Class<User>("User")({
 
 const reasonOf = (e: unknown) => (e instanceof CacheError ? e.reason : `not a CacheError: ${String(e)}`)
 
-export const contract = <E>(name: string, layer: Layer.Layer<Cache.Cache, E>) =>
+/**
+ * `expiry`: whose clock expires entries: the Effect `Clock` (memory backends; tested with TestClock)
+ * or the server's (Redis; tested by polling with a deadline).
+ */
+export const contract = <E>(
+  name: string,
+  layer: Layer.Layer<Cache.Cache, E>,
+  options: { readonly expiry: "clock" | "server" } = { expiry: "clock" }
+) =>
   describe(`Cache contract: ${name}`, () => {
     const test = <A, E2>(body: (cache: Cache.Cache) => Effect.Effect<A, E2>) =>
       Effect.flatMap(Cache.Cache, body).pipe(Effect.provide(layer))
@@ -129,28 +137,60 @@ export const contract = <E>(name: string, layer: Layer.Layer<Cache.Cache, E>) =>
       )
     )
 
-    it.live("entries expire after their TTL; set clears a TTL; incrBy keeps it", () =>
-      test((cache) =>
-        Effect.gen(function* () {
-          yield* cache.set("ttl", "v", "60 millis")
-          yield* cache.set("cleared", "v", "60 millis")
-          yield* cache.set("cleared", "v2")
-          yield* cache.set("counter", 1, "60 millis")
-          assert.strictEqual(yield* cache.incrBy("counter", 1), 2)
-          yield* cache.set("kept", "v", "10 seconds")
-          assert.isTrue(yield* cache.has("ttl"))
-          yield* Effect.sleep("150 millis")
-          assert.isTrue(Option.isNone(yield* cache.get("ttl")))
-          assert.isFalse(yield* cache.has("ttl"))
-          assert.isTrue(Option.isNone(yield* cache.delete("ttl")))
-          assert.isTrue(Option.isNone(yield* cache.get("counter")))
-          assert.deepStrictEqual(yield* cache.get("cleared"), Option.some("v2"))
-          assert.deepStrictEqual(yield* cache.get("kept"), Option.some("v"))
-          assert.deepStrictEqual(yield* cache.loadOrStore("ttl", "new"), { value: "new", loaded: false })
-          assert.strictEqual(yield* cache.incrBy("counter", 1), 1)
-        })
+    if (options.expiry === "clock") {
+      it.effect("entries expire after their TTL; set clears a TTL; incrBy keeps it (TestClock)", () =>
+        test((cache) =>
+          Effect.gen(function* () {
+            yield* cache.set("ttl", "v", "60 millis")
+            yield* cache.set("cleared", "v", "60 millis")
+            yield* cache.set("cleared", "v2")
+            yield* cache.set("counter", 1, "60 millis")
+            assert.strictEqual(yield* cache.incrBy("counter", 1), 2)
+            yield* cache.set("kept", "v", "10 seconds")
+            yield* TestClock.adjust("59 millis")
+            assert.isTrue(yield* cache.has("ttl"))
+            assert.deepStrictEqual(yield* cache.get("counter"), Option.some(2))
+            yield* TestClock.adjust("1 milli")
+            assert.isTrue(Option.isNone(yield* cache.get("ttl")))
+            assert.isFalse(yield* cache.has("ttl"))
+            assert.isTrue(Option.isNone(yield* cache.delete("ttl")))
+            assert.isTrue(Option.isNone(yield* cache.get("counter")))
+            assert.deepStrictEqual(yield* cache.get("cleared"), Option.some("v2"))
+            assert.deepStrictEqual(yield* cache.get("kept"), Option.some("v"))
+            assert.deepStrictEqual(yield* cache.loadOrStore("ttl", "new"), { value: "new", loaded: false })
+            assert.strictEqual(yield* cache.incrBy("counter", 1), 1)
+          })
+        )
       )
-    )
+    } else {
+      // The server's clock: no TestClock, so wait for the expiry by polling with a deadline. Keys that
+      // must expire are written before "ttl" with the same TTL, so once "ttl" is gone they are due too.
+      it.live("entries expire after their TTL; set clears a TTL; incrBy keeps it (server clock)", () =>
+        test((cache) =>
+          Effect.gen(function* () {
+            yield* cache.set("cleared", "v", "500 millis")
+            yield* cache.set("cleared", "v2")
+            yield* cache.set("counter", 1, "500 millis")
+            assert.strictEqual(yield* cache.incrBy("counter", 1), 2)
+            yield* cache.set("ttl", "v", "500 millis")
+            yield* cache.set("kept", "v", "1 hour")
+            yield* cache.set("long", "v", "30 seconds")
+            assert.isTrue(yield* cache.has("long"))
+            const deadline = Date.now() + 10_000
+            while (Option.isSome(yield* cache.get("ttl")) && Date.now() < deadline)
+              yield* Effect.sleep("50 millis")
+            assert.isTrue(Option.isNone(yield* cache.get("ttl")))
+            assert.isFalse(yield* cache.has("ttl"))
+            assert.isTrue(Option.isNone(yield* cache.delete("ttl")))
+            assert.isTrue(Option.isNone(yield* cache.get("counter")))
+            assert.deepStrictEqual(yield* cache.get("cleared"), Option.some("v2"))
+            assert.deepStrictEqual(yield* cache.get("kept"), Option.some("v"))
+            assert.deepStrictEqual(yield* cache.loadOrStore("ttl", "new"), { value: "new", loaded: false })
+            assert.strictEqual(yield* cache.incrBy("counter", 1), 1)
+          })
+        )
+      )
+    }
 
     it.live("concurrent composites are atomic: no lost increment, one store wins", () =>
       test((cache) =>

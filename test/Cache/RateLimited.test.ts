@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer, Metric, Option, Ref, Schema } from "effect"
+import { Effect, Fiber, Layer, Metric, Option, Ref, Schema, TestClock } from "effect"
 import * as Cache from "../../src/Cache/Cache.js"
 import * as M from "../../src/Cache/internal/patternMetrics.js"
 import * as RateLimited from "../../src/Cache/RateLimited.js"
@@ -33,7 +33,7 @@ const defaultStack = (guard: Layer.Layer<WithDefault, never, WithDefault>, calls
   )
 
 describe("RateLimited", () => {
-  it.live("refused loads fail fast with RateLimitedError; hits are never limited", () =>
+  it.effect("refused loads fail fast with RateLimitedError; hits are never limited", () =>
     Effect.gen(function* () {
       const calls = yield* Ref.make(0)
       const program = Effect.gen(function* () {
@@ -56,7 +56,7 @@ describe("RateLimited", () => {
     })
   )
 
-  it.live("with a fallback, a refused load answers the default, which is not stored", () =>
+  it.effect("with a fallback, a refused load answers the default, which is not stored", () =>
     Effect.gen(function* () {
       const calls = yield* Ref.make(0)
       const guard = RateLimited.layerFallback(WithDefault, {
@@ -76,15 +76,22 @@ describe("RateLimited", () => {
     })
   )
 
-  it.live("maxWait lets a load wait for a permit instead of failing", () =>
+  it.effect("maxWait lets a load wait for a permit instead of failing (TestClock)", () =>
     Effect.gen(function* () {
       const calls = yield* Ref.make(0)
       const guard = RateLimited.layer(Limited, { limit: 2, interval: "200 millis", maxWait: "2 seconds" })
-      yield* Effect.gen(function* () {
-        const rt = yield* Limited
-        const results = yield* Effect.forEach(["1", "2", "3", "4"], (key) => rt.get(key))
-        assert.deepStrictEqual(results, ["v1", "v2", "v3", "v4"].map(Option.some))
-      }).pipe(Effect.provide(limitedStack(guard, calls)))
+      const loading = yield* Effect.fork(
+        Effect.gen(function* () {
+          const rt = yield* Limited
+          return yield* Effect.forEach(["1", "2", "3", "4"], (key) => rt.get(key))
+        }).pipe(Effect.provide(limitedStack(guard, calls)))
+      )
+      // Two permits at once; the third load waits for the next one.
+      yield* TestClock.adjust("1 milli")
+      assert.strictEqual(yield* Ref.get(calls), 2)
+      yield* TestClock.adjust("1 second")
+      const results = yield* Fiber.join(loading)
+      assert.deepStrictEqual(results, ["v1", "v2", "v3", "v4"].map(Option.some))
       assert.strictEqual(yield* Ref.get(calls), 4)
     })
   )

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Duration, Effect, Layer, Metric, Option, Ref, TestClock } from "effect"
+import { Deferred, Duration, Effect, Fiber, Layer, Metric, Option, Ref, TestClock } from "effect"
 import * as Cache from "../../src/Cache/Cache.js"
 import { CacheError } from "../../src/Cache/CacheError.js"
 import * as M from "../../src/Cache/internal/patternMetrics.js"
@@ -275,7 +275,7 @@ describe("ReadThrough decorators", () => {
   ] as const
 
   for (const [label, decorators] of orders) {
-    it.live(`compose in any order: ${label}`, () =>
+    it.effect(`compose in any order: ${label}`, () =>
       Effect.gen(function* () {
         const calls = yield* Ref.make(0)
         const base = ReadThrough.layer(Reads, Cache.Cache, {
@@ -289,14 +289,19 @@ describe("ReadThrough decorators", () => {
           (inner, decorator) => decorator.pipe(Layer.provide(inner)),
           base
         )
-        const results = yield* Effect.gen(function* () {
+        // The loader takes 20 ms of TestClock time; the clock is moved until the program is done.
+        const running = yield* Effect.gen(function* () {
           const rt = yield* Reads
           const concurrent = yield* Effect.forEach(Array.from({ length: 50 }), () => rt.get("a"), {
             concurrency: "unbounded"
           })
           const rest = yield* Effect.forEach(["blocked", "b", "c", "d", "e"], (key) => rt.get(key))
           return [new Set(concurrent.map(Option.getOrUndefined)), rest.map(Option.getOrUndefined)] as const
-        }).pipe(Effect.provide(stack))
+        }).pipe(Effect.provide(stack), Effect.fork)
+        for (let i = 0; i < 100 && Option.isNone(yield* Fiber.poll(running)); i++) {
+          yield* TestClock.adjust("20 millis")
+        }
+        const results = yield* Fiber.join(running)
         assert.deepStrictEqual(results, [
           new Set(["loaded a"]),
           [undefined, "loaded b", "loaded c", "default d", "default e"]

@@ -24,7 +24,7 @@ describe.skipIf(cluster === undefined)("RedisCache on a 3-node Redis Cluster", (
       )
     )
 
-  contract("RedisCache (cluster)", clusterCache("contract:"))
+  contract("RedisCache (cluster)", clusterCache("contract:"), { expiry: "server" })
 
   it.effect("keys spread over every master, and each composite runs on the key's own node", () =>
     Effect.gen(function* () {

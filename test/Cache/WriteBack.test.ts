@@ -434,6 +434,9 @@ const switchable = <A, E, R>(
     )
 })
 
+/** A write-back control typed with its value, its store's error and its index. */
+class Profiles extends WriteBack.Tag("test/WriteBack/Profiles")<Profiles, unknown, StoreError, "email">() {}
+
 /** A temporary directory removed with the scope. */
 const tempDir = Effect.acquireRelease(
   Effect.sync(() => mkdtempSync(join(tmpdir(), "effect-dal-wb-"))),
@@ -541,6 +544,40 @@ describe("WriteBack: deadlines, dead letters and close", () => {
       })
   )
 
+  it.scoped(
+    "a newer value that lands supersedes the key's dead letter: nothing stale is replayed, close succeeds",
+    () =>
+      Effect.gen(function* () {
+        const rows = new Map<string, unknown>()
+        const store: WriteThrough.Store<unknown, StoreError> = {
+          write: (entries) =>
+            entries.some((e) => e.value === "taken")
+              ? Effect.fail(new Refused())
+              : Effect.sync(() => {
+                  for (const e of entries) rows.set(e.key, e.value)
+                }),
+          delete: () => Effect.void
+        }
+        const { stored, letters } = memoryLetters()
+        const { cache, control } = yield* WriteBack.make(yield* Cache.makeTest, {
+          store,
+          permanent,
+          name: "wb-supersede",
+          replay: false
+        }).pipe(Effect.provideService(DeadLetter.DeadLetters, letters))
+        yield* cache.set("k", "taken")
+        assert.deepStrictEqual(WriteBack.keysOf((yield* control.flush).deadLettered), ["k"])
+        assert.strictEqual(stored.length, 1)
+        yield* cache.set("k", "free")
+        assert.deepStrictEqual((yield* control.flush).written, ["k"])
+        assert.deepStrictEqual(stored, [])
+        assert.deepStrictEqual(Object.fromEntries(rows), { k: "free" })
+        const waiting = yield* Metric.value(Metric.tagged(M.deadLetters, "cache", "wb-supersede"))
+        assert.strictEqual(waiting.value, 0)
+        assert.deepStrictEqual((yield* control.close()).written, [])
+      })
+  )
+
   it.scoped("close with the dead-letter store failing too reports the keys as lost", () =>
     Effect.gen(function* () {
       const { store: inner } = yield* memoryStore()
@@ -613,6 +650,30 @@ describe("WriteBack: deadlines, dead letters and close", () => {
       assert.deepStrictEqual(yield* control.pending("1"), Option.none())
       // @ts-expect-error: not a declared index
       yield* control.pendingBy("name", "x")
+    })
+  )
+
+  it.scoped("a control tag of its own is typed with the index names the layer declares", () =>
+    Effect.gen(function* () {
+      const { store } = yield* memoryStore()
+      const context = yield* Layer.build(
+        WriteBack.layer(Cache.Cache, {
+          store,
+          permanent,
+          replay: false,
+          indexes: { email: (v) => (v as { readonly email: string }).email },
+          control: Profiles
+        }).pipe(Layer.provideMerge(Cache.layerTest))
+      )
+      yield* Effect.flatMap(Cache.Cache, (c) => c.set("1", { email: "a@x" })).pipe(Effect.provide(context))
+      const profiles = Context.get(context, Profiles)
+      assert.deepStrictEqual(yield* profiles.pendingBy("email", "a@x"), [
+        { key: "1", value: { email: "a@x" } }
+      ])
+      // The generic tag is the same control.
+      assert.strictEqual(yield* Context.get(context, WriteBack.WriteBack).dirty, 1)
+      // @ts-expect-error: the tag's control has no index "name"
+      WriteBack.layer(Cache.Cache, { store, permanent, indexes: { name: () => "x" }, control: Profiles })
     })
   )
 

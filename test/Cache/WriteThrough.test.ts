@@ -152,7 +152,9 @@ for (const db of testDatabases()) {
   const fixtures = Layer.scopedDiscard(
     Effect.acquireRelease(
       Effect.flatMap(SqlClient.SqlClient, (sql) =>
-        sql.unsafe(`CREATE TABLE ${table} (id INT PRIMARY KEY, name VARCHAR(50) NOT NULL, age INT NOT NULL)`)
+        sql.unsafe(
+          `CREATE TABLE ${table} (id INT PRIMARY KEY, name VARCHAR(50) NOT NULL UNIQUE, age INT NOT NULL)`
+        )
       ),
       () => Effect.orDie(Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(`DROP TABLE ${table}`)))
     )
@@ -191,6 +193,37 @@ for (const db of testDatabases()) {
           )
           assert.isTrue(Option.isNone(yield* wt.get("2")))
         })
+      )
+
+      it.effect(
+        "a value colliding on another unique key is refused, never merged into the other row; a batch mixing new and existing rows lands",
+        () =>
+          Effect.gen(function* () {
+            const wt = yield* UserWrites
+            const sql = yield* SqlClient.SqlClient
+            const rows = () =>
+              Effect.map(
+                sql.unsafe<{ id: number; name: string; age: number }>(
+                  `SELECT id, name, age FROM ${table} ORDER BY id`
+                ),
+                (all) => all.map((r) => [Number(r.id), r.name, Number(r.age)])
+              )
+            const before = yield* rows()
+            // "Ann" is user 1's: MySQL's ON DUPLICATE KEY UPDATE would have updated user 1 and dropped user 3.
+            const error = yield* Effect.flip(wt.set("3", new User({ id: 3, name: "Ann", age: 5 })))
+            assert.strictEqual(error._tag, "SqlError")
+            assert.strictEqual(error._tag === "SqlError" ? error.reason : "", "unique")
+            assert.deepStrictEqual(yield* rows(), before)
+            assert.isTrue(Option.isNone(yield* wt.get("3")))
+            yield* WriteThrough.entityStore(User).write([
+              { key: "1", value: new User({ id: 1, name: "Ann", age: 40 }) },
+              { key: "4", value: new User({ id: 4, name: "Dan", age: 4 }) }
+            ])
+            assert.deepStrictEqual(yield* rows(), [
+              [1, "Ann", 40],
+              [4, "Dan", 4]
+            ])
+          })
       )
     })
   })

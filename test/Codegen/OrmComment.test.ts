@@ -20,14 +20,27 @@ describe("OrmComment.parse", () => {
       keys: ["column", "primary_key", "auto_increment"],
       column: "user_id",
       table: undefined,
+      type: undefined,
       primaryKey: true,
       autoIncrement: true,
       ignore: false,
-      sensitive: false
+      sensitive: false,
+      unique: false,
+      index: false
     })
     expect(parsed("@orm:table=audit.events").table).toBe("audit.events")
     expect(parsed("@orm:sensitive").sensitive).toBe(true)
     expect(parsed("@orm:ignore").ignore).toBe(true)
+  })
+
+  it("reads what migrations create: type, unique, index; a type must be a plain SQL type", () => {
+    const comment = parsed("@orm:type=NUMERIC(12, 4);unique;index")
+    expect([comment.type, comment.unique, comment.index]).toEqual(["NUMERIC(12, 4)", true, true])
+    expect(reason(OrmComment.parse("@orm:type=TEXT --x"))).toBe(
+      '@orm type "TEXT --x" is not a plain SQL type name with an optional size'
+    )
+    expect(reason(OrmComment.parse("@orm:type"))).toBe('@orm key "type" needs a value: type=VARCHAR(32)')
+    expect(reason(OrmComment.forMessage(parsed("@orm:unique")))).toContain("belongs on a field")
   })
 
   it("tolerates spaces around entries and a trailing semicolon", () => {
@@ -49,7 +62,7 @@ describe("OrmComment.parse", () => {
 
   it("rejects unknown keys, naming the known ones", () => {
     expect(reason(OrmComment.parse("@orm:colum=x"))).toBe(
-      'unknown @orm key "colum"; expected one of column, table, primary_key, auto_increment, ignore, sensitive'
+      'unknown @orm key "colum"; expected one of column, table, type, primary_key, auto_increment, ignore, sensitive, unique, index'
     )
   })
 

@@ -109,11 +109,11 @@ describe("buf generate", () => {
       'export const Order_State = Schema.Literal("STATE_UNSPECIFIED", "STATE_OPEN", "STATE_PAID")',
       'export class User extends Schema.Class<User>("User")(',
       'id: $Int64.pipe(Entity.column("user_id"), Entity.primaryKey, Entity.generated),',
-      'email: Schema.String.pipe(Entity.column("email"), Entity.sensitive),',
+      'email: Schema.String.pipe(Entity.column("email"), Entity.sensitive, Entity.unique),',
       "/** Shown in the header. */",
       'nick: $Optional(Schema.String).pipe(Entity.column("nick")),',
       'active: $Bool.pipe(Entity.column("active")),',
-      'age: Schema.Int.pipe(Entity.column("age")),',
+      'age: Schema.Int.pipe(Entity.column("age"), Entity.columnType("SMALLINT"), Entity.indexed),',
       'logins: Schema.NonNegativeInt.pipe(Entity.column("logins")),',
       'score: Schema.Number.pipe(Entity.column("score")),',
       'ratio: Schema.Number.pipe(Entity.column("ratio")),',
@@ -480,6 +480,12 @@ describe("a generated entity against SQLite", () => {
     expect(user.generated.map((f) => f.field)).toEqual(["id"])
     expect(user.ignored).toEqual(["displayName"])
     expect(user.byField.get("createdAt")?.column).toBe("created")
+    // What the table is created with: @orm unique, index and type.
+    expect(user.byField.get("email")?.ddl.unique).toBe(true)
+    expect(user.byField.get("age")?.ddl).toMatchObject({
+      indexed: true,
+      columnType: { mysql: "SMALLINT", pg: "SMALLINT" }
+    })
     expect(user.fields.map((f) => f.column)).toEqual(
       columnsOf(User)
         .filter((c) => !c.ignore)
@@ -506,7 +512,7 @@ describe("bad input fails generation, naming file, line and element", () => {
     const account = "of message fixtures.bad.Account: "
     const expected = [
       "bad/annotations.proto:7:1: message fixtures.bad.Account: @orm primary_key belongs on a field; a message takes only table=name",
-      `bad/annotations.proto:8:3: field "id" ${account}unknown @orm key "colum"; expected one of column, table, primary_key, auto_increment, ignore, sensitive`,
+      `bad/annotations.proto:8:3: field "id" ${account}unknown @orm key "colum"; expected one of column, table, type, primary_key, auto_increment, ignore, sensitive, unique, index`,
       `bad/annotations.proto:9:3: field "email" ${account}@orm key "column" needs a value: column=name`,
       `bad/annotations.proto:10:3: field "name" ${account}@orm key "primary_key" takes no value, got "primary_key=true"`,
       `bad/annotations.proto:11:3: field "city" ${account}@orm table belongs on a message, not on a field`,
@@ -517,6 +523,7 @@ describe("bad input fails generation, naming file, line and element", () => {
       `bad/annotations.proto:17:3: field "first" ${account}malformed annotation "@orm column=first_name"; expected @orm:key=value;flag`,
       `bad/annotations.proto:18:3: field "last" ${account}@orm column name "last name" is not a plain SQL identifier (letters, digits, _)`,
       `bad/annotations.proto:20:3: field "phone" ${account}@orm key "sensitive" given twice`,
+      `bad/annotations.proto:21:3: field "code" ${account}@orm type "TEXT --x" is not a plain SQL type name with an optional size`,
       'bad/types.proto:10:3: field "children" of message fixtures.bad.Node: recursive reference fixtures.bad.Node -> fixtures.bad.Node is not supported',
       'bad/types.proto:14:3: field "payload" of message fixtures.bad.Envelope: google.protobuf.Any has no mapping; supported well-known types are Timestamp, Duration and the wrappers'
     ]

@@ -1,6 +1,6 @@
 import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, layer } from "@effect/vitest"
-import { Effect, Either, Fiber, Layer, Schedule, TestClock } from "effect"
+import { Clock, Deferred, Effect, Either, Fiber, Layer, Schedule, TestClock } from "effect"
 import * as Database from "../../src/Layers/Database.js"
 import * as Timeout from "../../src/Middleware/Timeout.js"
 import * as Executor from "../../src/Query/Executor.js"
@@ -64,6 +64,14 @@ describe("Timeout (simulated slow handler, TestClock)", () => {
     )
   })
 })
+
+/** `effect`'s result and how long it took on the real clock. */
+const timed = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.gen(function* () {
+    const start = yield* Clock.currentTimeMillis
+    const result = yield* effect
+    return [result, (yield* Clock.currentTimeMillis) - start] as const
+  })
 
 for (const db of testDatabases().filter((d) => d.dialect !== "sqlite")) {
   const table = uniqueName("timeout_rows")
@@ -145,6 +153,128 @@ for (const db of testDatabases().filter((d) => d.dialect !== "sqlite")) {
             assert.deepStrictEqual(yield* sql.unsafe(`SELECT id FROM ${table}`), [])
           })
         )
+      }
+    )
+  })
+}
+
+/**
+ * A pool of one connection: nothing is left over to cancel a statement from, so only a bound on the
+ * server can stop it. The statement sleeps 10 s; its error must come long before (the deadline is
+ * 300 ms; the bound checked is a generous 3 s; without the server-side bound it took 5 to 15 s), and the one connection must serve at once after.
+ */
+for (const db of testDatabases({ maxConnections: 1 }).filter((d) => d.dialect !== "sqlite")) {
+  const table = uniqueName("timeout_one")
+  const fixtures = Layer.scopedDiscard(
+    Effect.acquireRelease(
+      Effect.flatMap(SqlClient.SqlClient, (sql) =>
+        sql.unsafe(`CREATE TABLE ${table} (id INT PRIMARY KEY, name VARCHAR(20) NOT NULL)`)
+      ),
+      () => Effect.orDie(Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(`DROP TABLE ${table}`)))
+    )
+  )
+  const sleep = (marker: string) =>
+    db.dialect === "mysql" ? `SELECT SLEEP(10) AS ${marker}` : `SELECT pg_sleep(10) AS ${marker}`
+  const timeout = Executor.withMiddleware(Timeout.make("300 millis"))
+
+  describe.skipIf(!db.available)(`${db.label}: Timeout with a pool of one connection`, () => {
+    layer(Layer.provideMerge(fixtures, db.layer), { excludeTestServices: true, timeout: "60 seconds" })(
+      (it) => {
+        it.effect(
+          "outside a transaction: the error comes at the deadline and the connection serves at once",
+          () =>
+            Effect.gen(function* () {
+              const s = yield* session
+              const [error, millis] = yield* timed(
+                timeout(execute(statement(s, sleep(uniqueName("one")), [], { table }))).pipe(Effect.flip)
+              )
+              assert.strictEqual(error._tag, "QueryTimeoutError")
+              assert.isBelow(millis, 3000)
+              const [rows, after] = yield* timed(execute(statement(s, "SELECT 1 AS one")))
+              assert.deepStrictEqual(rows, { _tag: "Rows", rows: [{ one: 1 }] })
+              assert.isBelow(after, 3000)
+              if (db.dialect === "pg") {
+                // The bound lived in the statement's own transaction: nothing leaks into the pooled session.
+                const shown = yield* execute(statement(s, "SHOW statement_timeout", [], { expects: "rows" }))
+                assert.deepStrictEqual(shown, { _tag: "Rows", rows: [{ statement_timeout: "0" }] })
+              }
+            })
+        )
+
+        it.effect(
+          "inside a transaction: rolled back at the deadline, nothing kept, the connection serves at once",
+          () =>
+            Effect.gen(function* () {
+              const s = yield* session
+              const insert = statement(s, `INSERT INTO ${table} (id, name) VALUES (1, 'kept?')`, [], {
+                type: "INSERT",
+                table
+              })
+              const [error, millis] = yield* timed(
+                timeout(
+                  Tx.run(
+                    Effect.zipRight(
+                      execute(insert),
+                      execute(statement(s, sleep(uniqueName("tx")), [], { table }))
+                    )
+                  )
+                ).pipe(Effect.flip)
+              )
+              assert.strictEqual(error._tag, "QueryTimeoutError")
+              assert.isBelow(millis, 3000)
+              const sql = yield* SqlClient.SqlClient
+              assert.deepStrictEqual(yield* sql.unsafe(`SELECT id FROM ${table}`), [])
+            })
+        )
+
+        if (db.dialect === "pg") {
+          it.effect(
+            "inside a transaction the bound is this statement's only: the setting is put back after it",
+            () =>
+              Effect.gen(function* () {
+                const s = yield* session
+                const shown = yield* timeout(
+                  Tx.run(
+                    Effect.zipRight(
+                      execute(statement(s, "SELECT 1 AS one")),
+                      execute(statement(s, "SHOW statement_timeout", [], { expects: "rows" }))
+                    )
+                  )
+                )
+                assert.deepStrictEqual(shown, { _tag: "Rows", rows: [{ statement_timeout: "0" }] })
+              })
+          )
+
+          it.effect(
+            "waiting for the pool's one connection: the error comes at the deadline, no connection leaks",
+            () =>
+              Effect.gen(function* () {
+                const s = yield* session
+                const holding = yield* Deferred.make<void>()
+                const release = yield* Deferred.make<void>()
+                const holder = yield* Effect.fork(
+                  Tx.run(
+                    Effect.zipRight(
+                      execute(statement(s, "SELECT 1 AS one")),
+                      Effect.zipRight(Deferred.succeed(holding, undefined), Deferred.await(release))
+                    )
+                  )
+                )
+                yield* Deferred.await(holding)
+                const [error, millis] = yield* timed(
+                  timeout(execute(statement(s, "SELECT 2 AS two", [], { table }))).pipe(Effect.flip)
+                )
+                assert.strictEqual(error._tag, "QueryTimeoutError")
+                assert.isBelow(millis, 3000)
+                yield* Deferred.succeed(release, undefined)
+                yield* Fiber.join(holder)
+                assert.deepStrictEqual(yield* timeout(execute(statement(s, "SELECT 3 AS three"))), {
+                  _tag: "Rows",
+                  rows: [{ three: 3 }]
+                })
+              })
+          )
+        }
       }
     )
   })

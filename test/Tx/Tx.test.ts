@@ -22,7 +22,7 @@ import { SqlError } from "../../src/Query/QueryError.js"
 import * as Tx from "../../src/Tx/Tx.js"
 import { TxError } from "../../src/Tx/TxError.js"
 import { testDatabases } from "../support/databases.js"
-import { currentTxId, exec, insert, items, names, query } from "./fixtures.js"
+import { blocked, currentTxId, exec, insert, items, names, query } from "./fixtures.js"
 
 class Boom extends Data.TaggedError("Boom")<{ readonly step: string }> {}
 
@@ -281,7 +281,7 @@ for (const db of testDatabases({ maxConnections: 4 })) {
                 Tx.run({ propagation: "nested" }),
                 Effect.fork
               )
-              yield* Effect.repeatN(Effect.yieldNow(), 20)
+              expect((yield* blocked(waiter))._tag).toBe("Suspended")
               // The waiter holds nothing yet: interrupting it must not wait for the sibling to end.
               expect(Exit.isInterrupted(yield* Fiber.interrupt(waiter))).toBe(true)
               yield* Deferred.succeed(release, undefined)
@@ -378,7 +378,7 @@ for (const db of testDatabases({ maxConnections: 4 })) {
             }).pipe(Tx.run(), Effect.fork)
             yield* Deferred.await(holding)
             const waiter = yield* insert(t, "conn-second").pipe(Tx.run(), Effect.fork)
-            yield* Effect.repeatN(Effect.yieldNow(), 20)
+            expect((yield* blocked(waiter))._tag).toBe("Suspended")
             expect(Exit.isInterrupted(yield* Fiber.interrupt(waiter))).toBe(true)
             yield* Deferred.succeed(release, undefined)
             yield* Fiber.join(first)

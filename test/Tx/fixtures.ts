@@ -3,7 +3,7 @@
  * Executor (as Insert/Update/Raw do), and reads through `Select` on whatever connection is current.
  */
 import * as SqlClient from "@effect/sql/SqlClient"
-import { Effect, FiberRef, Layer, Option, Schema } from "effect"
+import { Effect, Fiber, FiberRef, type FiberStatus, Layer, Option, Schema } from "effect"
 import type { DialectName } from "../../src/Query/Dialect.js"
 import { Executor, type QueryResult } from "../../src/Query/Executor.js"
 import type { QueryError } from "../../src/Query/QueryError.js"
@@ -103,3 +103,15 @@ export const currentTxId = Effect.flatMap(Executor, ({ session }) =>
     Option.map((s) => s.id)
   )
 )
+
+/**
+ * Yields until `fiber` is blocked (waiting on a lock or a connection), at most 10,000 turns, and
+ * returns its status then: no clock involved, so it works under TestClock and on a loaded machine.
+ */
+export const blocked = (
+  fiber: Fiber.RuntimeFiber<unknown, unknown>
+): Effect.Effect<FiberStatus.FiberStatus> =>
+  Fiber.status(fiber).pipe(
+    Effect.zipLeft(Effect.yieldNow()),
+    Effect.repeat({ until: (status) => status._tag === "Suspended", times: 10_000 })
+  )

@@ -436,6 +436,9 @@ const renderMessage = (
       if (comment.primaryKey) annotations.push(`${E}.primaryKey`)
       if (comment.autoIncrement) annotations.push(`${E}.generated`)
       if (comment.sensitive) annotations.push(`${E}.sensitive`)
+      if (comment.type !== undefined) annotations.push(Layout.call(`${E}.columnType`, [quote(comment.type)]))
+      if (comment.unique) annotations.push(`${E}.unique`)
+      if (comment.index) annotations.push(`${E}.indexed`)
     }
     const value = Layout.call([schema.right, ".pipe"], annotations)
     properties.push(withDoc(jsDoc(commentText(field)), property(field.localName, value)))

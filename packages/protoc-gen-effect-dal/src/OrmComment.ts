@@ -1,13 +1,23 @@
 /**
  * Parses `@orm:` annotations in .proto comments, the syntax of the seed's modified protoc-gen-go:
- * `//@orm:column=user_name` (leading or trailing), several entries separated by `;`.
+ * `//@orm:column=user_name` (leading or trailing), several entries separated by `;`. Besides names and
+ * keys, a field can say how its table is created: `type=VARCHAR(32)`, `unique`, `index`.
  *
  * @since 0.1.0
  */
 import { Data, Either } from "effect"
 
 /** @since 0.1.0 @category models */
-export type Key = "column" | "table" | "primary_key" | "auto_increment" | "ignore" | "sensitive"
+export type Key =
+  | "column"
+  | "table"
+  | "type"
+  | "primary_key"
+  | "auto_increment"
+  | "ignore"
+  | "sensitive"
+  | "unique"
+  | "index"
 
 /** The annotations found in one element's comments. @since 0.1.0 @category models */
 export interface OrmComment {
@@ -15,10 +25,14 @@ export interface OrmComment {
   readonly keys: ReadonlyArray<Key>
   readonly column: string | undefined
   readonly table: string | undefined
+  /** The column's SQL type (`type=VARCHAR(32)`), for migrations. */
+  readonly type: string | undefined
   readonly primaryKey: boolean
   readonly autoIncrement: boolean
   readonly ignore: boolean
   readonly sensitive: boolean
+  readonly unique: boolean
+  readonly index: boolean
 }
 
 /** A comment with no annotation. @since 0.1.0 @category constructors */
@@ -26,10 +40,13 @@ export const empty: OrmComment = {
   keys: [],
   column: undefined,
   table: undefined,
+  type: undefined,
   primaryKey: false,
   autoIncrement: false,
   ignore: false,
-  sensitive: false
+  sensitive: false,
+  unique: false,
+  index: false
 }
 
 /** Why an `@orm:` annotation was rejected; the generator adds the file, line and element. @since 0.1.0 @category errors */
@@ -39,12 +56,21 @@ export class OrmCommentError extends Data.TaggedError("OrmCommentError")<{ reado
   }
 }
 
-const valueKeys: ReadonlyArray<Key> = ["column", "table"]
-const flagKeys: ReadonlyArray<Key> = ["primary_key", "auto_increment", "ignore", "sensitive"]
+const valueKeys: ReadonlyArray<Key> = ["column", "table", "type"]
+const flagKeys: ReadonlyArray<Key> = [
+  "primary_key",
+  "auto_increment",
+  "ignore",
+  "sensitive",
+  "unique",
+  "index"
+]
 const allKeys: ReadonlyArray<Key> = [...valueKeys, ...flagKeys]
 const isKey = (key: string): key is Key => (allKeys as ReadonlyArray<string>).includes(key)
 
 const columnName = /^[A-Za-z_][A-Za-z0-9_]*$/
+/** A type name with an optional size or precision, as `Entity.columnType` accepts: `VARCHAR(32)`, `NUMERIC(12, 4)`. */
+const typeName = /^[A-Za-z][A-Za-z0-9_]*( [A-Za-z][A-Za-z0-9_]*)*( ?\( ?\d+ ?(, ?\d+ ?)?\))?$/
 /** A table may be schema-qualified (`audit.events`). */
 const tableName = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$/
 
@@ -62,6 +88,13 @@ const parseEntry = (entry: string, comment: OrmComment): Either.Either<OrmCommen
   }
   const keys = [...comment.keys, key]
   switch (key) {
+    case "type": {
+      if (value === undefined || value === "") return fail('@orm key "type" needs a value: type=VARCHAR(32)')
+      if (!typeName.test(value)) {
+        return fail(`@orm type "${value}" is not a plain SQL type name with an optional size`)
+      }
+      return Either.right({ ...comment, keys, type: value })
+    }
     case "column":
     case "table": {
       if (value === undefined || value === "") {
@@ -88,6 +121,10 @@ const parseEntry = (entry: string, comment: OrmComment): Either.Either<OrmCommen
           return Either.right({ ...comment, keys, ignore: true })
         case "sensitive":
           return Either.right({ ...comment, keys, sensitive: true })
+        case "unique":
+          return Either.right({ ...comment, keys, unique: true })
+        case "index":
+          return Either.right({ ...comment, keys, index: true })
       }
     }
   }

@@ -1,17 +1,37 @@
 /**
+ * The transaction engine, below the query layer so that everything needing a transaction uses the
+ * same one: `Tx` (propagation, handles, spans), `Batch` (a split write that must be all or nothing),
+ * the Timeout middleware (a statement bounded on the server) and the Database's own `SqlClient`
+ * (`withTransaction`).
+ *
  * A frame is one level of a transaction: the root (BEGIN … COMMIT on a reserved connection) or a
  * savepoint inside it. Each frame hands the query layer its own view of the connection, which
  * refuses statements once the frame has ended and keeps them out of the way of a child savepoint.
+ * What a dialect does differently is asked from `Dialect.transactions`, never from its name.
  *
  * @internal
  */
 import type * as SqlConnection from "@effect/sql/SqlConnection"
 import { SqlError as DriverError } from "@effect/sql/SqlError"
-import { Cause, Clock, Effect, ExecutionStrategy, Exit, Option, Scope, Stream, type Tracer } from "effect"
-import { classify, fromDriver, type SqlError } from "../../Query/QueryError.js"
-import type { Session, TransactionState } from "../../Query/Session.js"
+import {
+  Cause,
+  Clock,
+  Effect,
+  Either,
+  ExecutionStrategy,
+  Exit,
+  Fiber,
+  FiberRef,
+  Option,
+  Scope,
+  Stream,
+  type Tracer
+} from "effect"
+import { globalValue } from "effect/GlobalValue"
+import type { IsolationLevel, TransactionStatements } from "../Dialect.js"
+import { classify, fromDriver, type SqlError } from "../QueryError.js"
+import type { Session, TransactionState } from "../Session.js"
 import { TxError } from "../TxError.js"
-import * as Dialect from "./dialect.js"
 
 type Status = "active" | "ending" | "committed" | "rolledBack"
 
@@ -25,13 +45,18 @@ interface Shared {
   abortedBy: SqlError | undefined
   /** Work that must not be committed is in the transaction: the owner's commit rolls back instead. */
   doomedBy: unknown
+  /** The first statement that failed since the transaction (or a savepoint rollback) last recovered. */
+  failedBy: SqlError | undefined
   savepoints: number
 }
 
-let transactions = 0
-
-const ownFrames = new WeakMap<TransactionState, Frame>()
-const foreignFrames = new WeakMap<TransactionState, Frame>()
+/** Module-level state is global: two copies of this module must not hand out the same id or disagree on frames. */
+const registry = globalValue("effect-dal/Query/internal/transaction", () => ({
+  transactions: 0,
+  ownFrames: new WeakMap<TransactionState, Frame>(),
+  foreignFrames: new WeakMap<TransactionState, Frame>()
+}))
+const { ownFrames, foreignFrames } = registry
 
 /** @internal */
 export class Frame {
@@ -139,11 +164,12 @@ const guard = (frame: Frame): Effect.Effect<void, DriverError> =>
 /** Notes errors after which the database has already ended the whole transaction. */
 const observe = (shared: Shared, error: unknown): Effect.Effect<void> =>
   Effect.sync(() => {
+    if (shared.failedBy === undefined) shared.failedBy = fromDriver(error)
     if (shared.abortedBy !== undefined) return
     const reason = classify(error)
-    // MySQL rolls the whole transaction back on a deadlock and leaves the session in autocommit;
-    // PostgreSQL only aborts it, and a savepoint rollback recovers from that.
-    if (reason === "connection" || (reason === "deadlock" && shared.session.dialect.name === "mysql")) {
+    // MySQL rolls the whole transaction back on a deadlock or a snapshot conflict (1020) and leaves
+    // the session in autocommit; PostgreSQL only aborts it, and a savepoint rollback recovers from that.
+    if (shared.session.dialect.transactions.abortsTransaction.has(reason)) {
       shared.abortedBy = fromDriver(error)
     }
   })
@@ -222,27 +248,49 @@ const sqlFailure = (cause: Cause.Cause<SqlError>): SqlError =>
   Option.getOrElse(Cause.failureOption(cause), () => driverFailure(cause))
 
 /**
- * Reserves a connection in a child scope of `scope` and begins a transaction on it. Uninterruptible:
- * an interrupted BEGIN would hand the pool a connection in an unknown state, and a pg pool wait
- * abandoned by interruption leaks its connection (SQLite's wait for its one connection is the
- * exception). The frame is rolled back and released when `scope` closes, if nothing ended it.
+ * The statements that open a transaction with `options` on `session`'s database, or `TxError`
+ * (`unsupported`) when it cannot honour them.
+ *
+ * @internal
+ */
+export const statementsFor = (
+  session: Session,
+  options: { readonly isolation?: IsolationLevel | undefined; readonly readOnly?: boolean | undefined }
+): Either.Either<TransactionStatements, TxError> =>
+  Either.mapLeft(
+    session.dialect.transactions.statements(options),
+    (detail) => new TxError({ reason: "unsupported", detail })
+  )
+
+/**
+ * Reserves a connection into `scope`. The wait may be interrupted: the reservation itself runs in
+ * a fiber of its own that is never interrupted (an abandoned pg pool wait would leak its
+ * connection), so a connection that arrives after the caller gave up lands in `scope`, which the
+ * caller has closed by then, and goes straight back to the pool.
+ */
+const reserveInto = (session: Session, scope: Scope.Scope) =>
+  Effect.flatMap(Effect.forkDaemon(Scope.extend(session.sql.reserve, scope)), (fiber) =>
+    Effect.interruptible(Fiber.join(fiber))
+  )
+
+/**
+ * Reserves a connection in a child scope of `scope` and begins a transaction on it. Uninterruptible
+ * once the connection is there: an interrupted BEGIN would hand the pool a connection in an unknown
+ * state. The frame is rolled back and released when `scope` closes, if nothing ended it.
  *
  * @internal
  */
 export const beginRoot = (
   session: Session,
-  statements: Dialect.Statements,
+  statements: TransactionStatements,
   scope: Scope.Scope,
   span: Tracer.Span | undefined
 ): Effect.Effect<Frame, TxError> =>
   Effect.uninterruptible(
     Effect.gen(function* () {
-      const id = `tx-${++transactions}`
+      const id = `tx-${++registry.transactions}`
       const connScope = yield* Scope.fork(scope, ExecutionStrategy.sequential)
-      // SQLite's acquirer (a semaphore) is safe to interrupt while it waits; the pools' are not.
-      const reserve =
-        session.dialect.name === "sqlite" ? Effect.interruptible(session.sql.reserve) : session.sql.reserve
-      const connection = yield* Scope.extend(reserve, connScope).pipe(
+      const connection = yield* reserveInto(session, connScope).pipe(
         Effect.tapError(() => Scope.close(connScope, Exit.void)),
         Effect.mapError((e) => {
           const cause = fromDriver(e)
@@ -271,6 +319,7 @@ export const beginRoot = (
         end: statements.end,
         abortedBy: undefined,
         doomedBy: undefined,
+        failedBy: undefined,
         savepoints: 0
       }
       const frame = new Frame(id, "root", "", undefined, shared, span, Scope.close(connScope, Exit.void))
@@ -315,7 +364,7 @@ export const beginSavepoint = (
           )
         }
         const name = `effect_dal_sp_${n}`
-        return exec(shared.connection, Dialect.savepoint(name)).pipe(
+        return exec(shared.connection, shared.session.dialect.transactions.savepoint.open(name)).pipe(
           Effect.tapError((e) => observe(shared, e)),
           Effect.matchEffect({
             onFailure: (e) => {
@@ -353,6 +402,7 @@ export const frameOf = (session: Session, state: TransactionState): Frame => {
     end: [],
     abortedBy: undefined,
     doomedBy: undefined,
+    failedBy: undefined,
     savepoints: 0
   }
   return new Frame(state.id, "foreign", "", undefined, shared, undefined, Effect.void, state)
@@ -385,7 +435,9 @@ const commitStatement = (frame: Frame): Effect.Effect<void, TxError> => {
     const cause = fromDriver(e)
     return new TxError({ reason: "commit", detail: cause.detail, transactionId: frame.id, cause })
   }
-  if (session.dialect.name !== "pg") return Effect.mapError(exec(connection, "COMMIT"), failed)
+  if (!session.dialect.transactions.commitMayRollBack) {
+    return Effect.mapError(exec(connection, "COMMIT"), failed)
+  }
   return connection.executeRaw("COMMIT", []).pipe(
     Effect.mapError(failed),
     Effect.flatMap((result) =>
@@ -394,7 +446,9 @@ const commitStatement = (frame: Frame): Effect.Effect<void, TxError> => {
             new TxError({
               reason: "commit",
               detail: "PostgreSQL rolled the transaction back: a statement in it had failed",
-              transactionId: frame.id
+              transactionId: frame.id,
+              // The statement that aborted it: a serialization failure caught by the work stays retryable.
+              cause: frame.shared.failedBy
             })
           )
         : Effect.void
@@ -466,7 +520,7 @@ const commitSavepoint = (frame: Frame): Effect.Effect<void, TxError> => {
       )
     )
   }
-  return exec(shared.connection, Dialect.releaseSavepoint(frame.name)).pipe(
+  return exec(shared.connection, shared.session.dialect.transactions.savepoint.release(frame.name)).pipe(
     Effect.tapError((e) => observe(shared, e)),
     Effect.matchEffect({
       onFailure: (e) => {
@@ -507,8 +561,17 @@ const doom = (shared: Shared, cause: unknown) => {
 const undoSavepoint = (frame: Frame): Effect.Effect<void, SqlError> =>
   Effect.mapError(
     Effect.zipRight(
-      exec(frame.shared.connection, Dialect.rollbackToSavepoint(frame.name)),
-      exec(frame.shared.connection, Dialect.releaseSavepoint(frame.name))
+      exec(
+        frame.shared.connection,
+        frame.shared.session.dialect.transactions.savepoint.rollbackTo(frame.name)
+      ),
+      Effect.zipRight(
+        // A failure inside the savepoint no longer dooms the transaction (PostgreSQL recovers from it).
+        Effect.sync(() => {
+          frame.shared.failedBy = undefined
+        }),
+        exec(frame.shared.connection, frame.shared.session.dialect.transactions.savepoint.release(frame.name))
+      )
     ),
     (e) => fromDriver(e)
   )
@@ -610,3 +673,78 @@ export const abandon = (frame: Frame, exit: Exit.Exit<unknown, unknown>): Effect
       ? Effect.ignore(rollback(frame, Exit.isFailure(exit) ? exit.cause : undefined))
       : Effect.void
   ).pipe(Effect.ensuring(frame.release))
+
+/**
+ * The frame of the transaction the fiber holds on `session`, if it is still active (a transaction
+ * that has ended counts as none).
+ *
+ * @internal
+ */
+export const active = (session: Session): Effect.Effect<Option.Option<Frame>> =>
+  FiberRef.getWith(session.transaction, (state) =>
+    Effect.succeed(
+      Option.filter(
+        Option.map(state, (s) => frameOf(session, s)),
+        (f) => f.isActive
+      )
+    )
+  )
+
+/**
+ * What `within` opens: a new root transaction with these statements, or a savepoint in `parent`.
+ *
+ * @internal
+ */
+export type Opening =
+  | { readonly _tag: "Root"; readonly statements: TransactionStatements }
+  | { readonly _tag: "Savepoint"; readonly parent: Frame }
+
+/**
+ * Opens the frame `opening` asks for; it is rolled back and released when `scope` closes, if nothing
+ * ended it before.
+ *
+ * @internal
+ */
+export const open = (
+  session: Session,
+  opening: Opening,
+  scope: Scope.Scope,
+  span: Tracer.Span | undefined
+): Effect.Effect<Frame, TxError> =>
+  opening._tag === "Root"
+    ? beginRoot(session, opening.statements, scope, span)
+    : beginSavepoint(opening.parent, scope, span)
+
+/**
+ * Runs `effect` in a new frame: commits when it succeeds, rolls back on a failure, a defect or an
+ * interruption. The effect's own failure is returned unchanged after the rollback; a failed COMMIT
+ * replaces success with `TxError` (`commit`); a failed ROLLBACK is `TxError` (`rollback`) carrying
+ * both failures. After-commit hooks run once the connection is back, each failure logged.
+ *
+ * @internal
+ */
+export const within = <A, E, R>(
+  session: Session,
+  opening: Opening,
+  effect: Effect.Effect<A, E, R>,
+  span?: Tracer.Span | undefined,
+  onOpen: (frame: Frame) => Effect.Effect<void> = () => Effect.void
+): Effect.Effect<A, E | TxError, R> =>
+  Effect.uninterruptibleMask((restore) =>
+    Effect.scopedWith((scope) =>
+      Effect.flatMap(open(session, opening, scope, span), (frame) =>
+        onOpen(frame).pipe(
+          Effect.zipRight(restore(Effect.locally(effect, session.transaction, Option.some(frame.state)))),
+          Effect.exit,
+          Effect.flatMap((exit) =>
+            Effect.flatMap(
+              Effect.exit(exit._tag === "Success" ? commit(frame) : rollback(frame, exit.cause)),
+              (done): Effect.Effect<A, E | TxError> =>
+                // A failed rollback's TxError carries the original failure; a failed commit replaces success.
+                done._tag === "Success" ? exit : Effect.failCause(done.cause)
+            )
+          )
+        )
+      )
+    )
+  )
