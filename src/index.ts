@@ -150,6 +150,24 @@ export * as Timeout from "./Middleware/Timeout.js"
  */
 export * as Tracing from "./Middleware/Tracing.js"
 /**
+ * DDL text per dialect for `TableSpec`s.
+ *
+ * @since 0.1.0
+ */
+export * as Ddl from "./Migrations/Ddl.js"
+/**
+ * The ordered statements that turn a live schema into the one the entities describe.
+ *
+ * @since 0.1.0
+ */
+export * as Diff from "./Migrations/Diff.js"
+/**
+ * Reads the live schema of a database into `TableSpec`s.
+ *
+ * @since 0.1.0
+ */
+export * as Introspect from "./Migrations/Introspect.js"
+/**
  * What schema changes fail with.
  *
  * @since 0.1.0
@@ -167,6 +185,12 @@ export * as MigrationFiles from "./Migrations/MigrationFiles.js"
  * @since 0.1.0
  */
 export * as Migrations from "./Migrations/Migrations.js"
+/**
+ * Tables as the schema diff sees them, for the entities and for a live database alike.
+ *
+ * @since 0.1.0
+ */
+export * as TableSpec from "./Migrations/TableSpec.js"
 /**
  * Statement nodes.
  *
@@ -263,6 +287,12 @@ export * as Select from "./Query/Select.js"
  * @since 0.1.0
  */
 export * as Session from "./Query/Session.js"
+/**
+ * The Database's own `SqlClient`, bound to its Session.
+ *
+ * @since 0.1.0
+ */
+export * as SessionClient from "./Query/SessionClient.js"
 /**
  * UPDATE builder.
  *

@@ -99,6 +99,12 @@ declare global {
     id: string
   ) => Effect.Effect<Option.Option<UserFixture>, Select.SelectError, Executor.Executor>
   const id: string
+  /** The fields of an entity. */
+  const fields: {
+    readonly firstName: typeof Schema.String
+    readonly lastName: typeof Schema.String
+    readonly email: typeof Schema.String
+  }
   const input: string
   const o: OrderFixture
   /** Parts of a transaction. */
