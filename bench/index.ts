@@ -6,7 +6,8 @@ const benches: Record<string, () => Promise<{ readonly run: () => Promise<void> 
   select: () => import("./Select.js"),
   writes: () => import("./Writes.js"),
   cache: () => import("./Cache.js"),
-  "cache-patterns": () => import("./CachePatterns.js")
+  "cache-patterns": () => import("./CachePatterns.js"),
+  "change-stream": () => import("./ChangeStream.js")
 }
 
 const wanted = process.argv.slice(2)

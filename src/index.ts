@@ -4,8 +4,9 @@
  *
  * Modules that import an optional peer are not re-exported here, so importing this module needs none
  * of them: `effect-dal/RedisCache` and `effect-dal/RefreshAhead` (ioredis), `effect-dal/BloomFilter`
- * (bloom-filters), and the drivers `effect-dal/MysqlDriver`, `effect-dal/PgDriver`,
- * `effect-dal/SqliteDriver`, which `Database.layer` loads by itself.
+ * (bloom-filters), the change-stream sources `effect-dal/MariaDbBinlog` (@vlasky/zongji) and
+ * `effect-dal/PostgresLogical` (pg-logical-replication), and the drivers `effect-dal/MysqlDriver`,
+ * `effect-dal/PgDriver`, `effect-dal/SqliteDriver`, which `Database.layer` loads by itself.
  *
  * @since 0.1.0
  * @module effect-dal
@@ -83,6 +84,25 @@ export * as WriteBack from "./Cache/WriteBack.js"
  * @since 0.1.0
  */
 export * as WriteThrough from "./Cache/WriteThrough.js"
+/**
+ * Change data capture: the committed row changes of a MariaDB binlog or a PostgreSQL logical slot as
+ * a Stream of transactions (the sources are `effect-dal/MariaDbBinlog` and `effect-dal/PostgresLogical`).
+ *
+ * @since 0.1.0
+ */
+export * as ChangeStream from "./ChangeStream/ChangeStream.js"
+/**
+ * The one error of the change stream.
+ *
+ * @since 0.1.0
+ */
+export * as ChangeStreamError from "./ChangeStream/ChangeStreamError.js"
+/**
+ * Where a change stream keeps the position its consumer committed.
+ *
+ * @since 0.1.0
+ */
+export * as PositionStore from "./ChangeStream/PositionStore.js"
 /**
  * An in-memory message broker with consumer groups.
  *
@@ -221,6 +241,12 @@ export * as Compiler from "./Query/Compiler.js"
  * @since 0.1.0
  */
 export * as Delete from "./Query/Delete.js"
+/**
+ * What a statement is (operation, tables written, whole-table writes), decided once when it is built.
+ *
+ * @since 0.1.0
+ */
+export * as Description from "./Query/Description.js"
 /**
  * What differs between the SQL dialects.
  *

@@ -157,6 +157,7 @@ const effectModules = [
   "LogLevel",
   "Option",
   "Queue",
+  "Redacted",
   "Schedule",
   "Schema",
   "Stream"
@@ -164,7 +165,7 @@ const effectModules = [
 const rootModules = [
   ...readFileSync(join(repoRoot, "src/index.ts"), "utf8").matchAll(/export \* as (\w+) from/g)
 ].map((m) => m[1] ?? "")
-const subpathModules = ["BloomFilter", "RedisCache", "RefreshAhead"]
+const subpathModules = ["BloomFilter", "MariaDbBinlog", "PostgresLogical", "RedisCache", "RefreshAhead"]
 
 const exampleModule = (file: string, example: Block, index: number, dir: string): Module => {
   const header = [

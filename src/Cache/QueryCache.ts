@@ -143,12 +143,9 @@ const tablesOf = (ctx: Executor.QueryContext): ReadonlyArray<string> | undefined
     }
     for (const [key, value] of Object.entries(u)) if (key !== "schema" && key !== "shape") visit(value)
   }
-  visit(ctx.builder)
+  visit(ctx.description)
   return unknown ? undefined : [...tables].sort()
 }
-
-/** The first keyword of a RAW statement says whether it may write. */
-const rawWrites = (sql: string) => !/^\s*(\(\s*)*(SELECT|SHOW|EXPLAIN|DESCRIBE|DESC|PRAGMA)\b/i.test(sql)
 
 /**
  * The query cache middleware over `cache`, subscribed to the `ChangeFeed` for the life of the scope.
@@ -268,7 +265,7 @@ export const make = (
       const cached = read(next)
       return (ctx) => {
         if (ctx.type !== "SELECT") {
-          const unknownWrite = ctx.type === "RAW" && ctx.table === "" && rawWrites(ctx.statement.sql)
+          const unknownWrite = ctx.description._tag === "Raw" && ctx.description.writes === undefined
           return unknownWrite ? Effect.tap(next(ctx), () => wroteUnknown(ctx)) : next(ctx)
         }
         if (!cacheable(ctx)) return next(ctx)

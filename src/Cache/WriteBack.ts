@@ -229,7 +229,7 @@ const permanentTags: ReadonlySet<unknown> = new Set([
 ])
 
 /**
- * The default test of a store error that retrying cannot fix: an `SqlError` for a unique, foreign-key
+ * The default test of a store error that retrying cannot fix: a `DatabaseError` for a unique, foreign-key
  * or not-null violation or a syntax error, and the errors of a value that cannot be turned into a
  * statement (`QueryBuildError`, `InvalidEntityError`, `UnknownFieldError`, `UnsafeDmlError`, a Schema
  * `ParseError`). Anything else (connection, deadlock, lock timeout, `other`) may pass and is retried.
@@ -239,7 +239,7 @@ const permanentTags: ReadonlySet<unknown> = new Set([
  */
 export const isPermanent = (error: unknown): boolean => {
   if (typeof error !== "object" || error === null || !("_tag" in error)) return false
-  if (error._tag === "SqlError") return "reason" in error && permanentSqlReasons.has(error.reason)
+  if (error._tag === "DatabaseError") return "reason" in error && permanentSqlReasons.has(error.reason)
   return permanentTags.has(error._tag)
 }
 
@@ -461,6 +461,9 @@ export const make = <A, E = never, R = never, X extends string = never, I = A>(
     const indexes = Object.entries(options.indexes ?? {}) as Array<[X, (value: A) => string | undefined]>
     const byIndex = new Map<X, Map<string, Set<string>>>(indexes.map(([index]) => [index, new Map()]))
     const stripes = yield* Effect.forEach(Array.from({ length: lockStripes }), () => Effect.makeSemaphore(1))
+    const counterStripes = yield* Effect.forEach(Array.from({ length: lockStripes }), () =>
+      Effect.makeSemaphore(1)
+    )
     let version = 0
     let closed = false
     /** Keys dead-lettered since this cache started and not superseded since: `close` fails while any is. */
@@ -799,7 +802,20 @@ export const make = <A, E = never, R = never, X extends string = never, I = A>(
       flushLock.withPermits(1)(
         Effect.gen(function* () {
           const deadline = yield* deadlineIn(millis)
-          const result = yield* flushSelected(select, deadline)
+          let result = yield* flushSelected(select, deadline)
+          // Writes made while it ran (after close they come straight here) are written too, in time left.
+          for (;;) {
+            const tried = new Set(keysOf(result.failed))
+            const fresh = new Set([...pending.keys()].filter((key) => select(key) && !tried.has(key)))
+            if (fresh.size === 0 || (yield* Clock.currentTimeMillis) >= deadline) break
+            const more = yield* flushSelected((key) => fresh.has(key), deadline)
+            result = {
+              written: [...result.written, ...more.written],
+              deleted: [...result.deleted, ...more.deleted],
+              failed: [...result.failed, ...more.failed],
+              deadLettered: [...result.deadLettered, ...more.deadLettered]
+            }
+          }
           const causes = new Map<string, Failure<A, E>>()
           for (const failure of result.failed) for (const key of keysOf([failure])) causes.set(key, failure)
           const left: Array<{ readonly item: WriteItem<A> | DeleteItem; readonly failure: Failure<A, E> }> =
@@ -1029,12 +1045,30 @@ export const make = <A, E = never, R = never, X extends string = never, I = A>(
                 )
           )
         }),
+      // One increment of a key at a time in this process, so the dirty value is the latest count.
       incrBy: (key, by) =>
-        Effect.tap(cache.incrBy(key, by), () =>
-          Effect.flatMap(cache.get(key), (now) =>
-            Option.isSome(now) ? markWrite(key, now.value, undefined) : Effect.void
-          )
-        )
+        Effect.suspend(() => {
+          const stripe = counterStripes[stripeOf(key)]
+          const step = Effect.suspend(() => {
+            const entry = pending.get(key)
+            const before = entry?.op === "write" && typeof entry.value === "number" ? entry.value : undefined
+            return Effect.flatMap(cache.incrBy(key, by), (n) =>
+              // The cache lost the dirty count (expired, evicted, Redis restarted): add it back.
+              before !== undefined && before !== 0 && n === by ? cache.incrBy(key, before) : Effect.succeed(n)
+            ).pipe(
+              Effect.tap(() =>
+                Effect.flatMap(cache.get(key), (now) =>
+                  Option.isNone(now)
+                    ? Effect.void
+                    : closed
+                      ? direct(key, markWrite(key, now.value, undefined))
+                      : markWrite(key, now.value, undefined)
+                )
+              )
+            )
+          })
+          return stripe === undefined ? step : stripe.withPermits(1)(step)
+        })
     }
 
     const control: WriteBack<A, E, X> = {

@@ -34,13 +34,30 @@ export interface RunningServer {
 }
 
 /**
+ * Where to listen, and the limits that keep slow or greedy clients from holding the server: Node's
+ * `headersTimeout` (the request line and headers), `requestTimeout` (the whole request, body
+ * included), `keepAliveTimeout` (an idle connection) and `maxConnections` (beyond it new connections
+ * are closed at once).
+ *
+ * @since 0.1.0 @category models
+ */
+export interface Options {
+  readonly host: string
+  readonly port: number
+  readonly headersTimeoutMs?: number
+  readonly requestTimeoutMs?: number
+  readonly keepAliveTimeoutMs?: number
+  readonly maxConnections?: number
+}
+
+/**
  * Serves `app` on `host:port` (port 0 picks a free one) until the scope closes or `stopAccepting` is called.
  *
  * @since 0.1.0 @category constructors
  */
 export const serve = <E, R>(
   name: string,
-  address: { readonly host: string; readonly port: number },
+  address: Options,
   app: HttpApp.Default<E, R>
 ): Effect.Effect<
   RunningServer,
@@ -51,12 +68,17 @@ export const serve = <E, R>(
     const handler = yield* NodeHttpServer.makeHandler(app)
     const open = new Set<Http.ServerResponse>()
     let accepting = true
-    const server = Http.createServer((req, res) => {
+    // Node checks the header and request timeouts on this interval (30 s by default): check every second.
+    const server = Http.createServer({ connectionsCheckingInterval: 1_000 }, (req, res) => {
       open.add(res)
       res.once("close", () => open.delete(res))
       if (!accepting) res.shouldKeepAlive = false
       handler(req, res)
     })
+    if (address.headersTimeoutMs !== undefined) server.headersTimeout = address.headersTimeoutMs
+    if (address.requestTimeoutMs !== undefined) server.requestTimeout = address.requestTimeoutMs
+    if (address.keepAliveTimeoutMs !== undefined) server.keepAliveTimeout = address.keepAliveTimeoutMs
+    if (address.maxConnections !== undefined) server.maxConnections = address.maxConnections
     yield* Effect.acquireRelease(
       Effect.async<void, ListenError>((resume) => {
         server.once("error", (cause) => resume(Effect.fail(new ListenError({ name, cause }))))

@@ -13,7 +13,7 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import { Config, type ConfigError, Data, Effect, Either, Layer, Redacted, type Schema } from "effect"
 import * as Dialect from "../Query/Dialect.js"
 import * as Executor from "../Query/Executor.js"
-import { fromDriver, type SqlError } from "../Query/QueryError.js"
+import { type DatabaseError, fromDriver } from "../Query/QueryError.js"
 import * as Session from "../Query/Session.js"
 import * as SessionClient from "../Query/SessionClient.js"
 import type { InvalidEntityError } from "../Schema/EntityError.js"
@@ -171,6 +171,24 @@ const findDriver = (
     : Effect.succeed(driver)
 }
 
+/** The database's OpenTelemetry attributes (no credentials). */
+const spanAttributes = (url: DatabaseUrl): Record<string, string | number> => {
+  switch (url.dialect) {
+    case "mysql":
+      return { "db.namespace": url.database, "server.address": url.host, "server.port": url.port }
+    case "pg": {
+      const parsed = new URL(Redacted.value(url.url))
+      return {
+        "db.namespace": decodeURIComponent(parsed.pathname.replace(/^\//, "")),
+        "server.address": parsed.hostname,
+        "server.port": parsed.port === "" ? 5432 : Number(parsed.port)
+      }
+    }
+    case "sqlite":
+      return { "db.namespace": url.filename }
+  }
+}
+
 const executorLayer = (url: DatabaseUrl, overrides: NonNullable<Options["overrides"]>) =>
   Layer.effect(
     Executor.Executor,
@@ -179,7 +197,13 @@ const executorLayer = (url: DatabaseUrl, overrides: NonNullable<Options["overrid
       const registry = EntityRegistry.make()
       for (const [entity, names] of overrides) yield* registry.override(entity, names)
       return Executor.make(
-        Session.make({ label: url.label, dialect: Dialect.byName[url.dialect], sql, registry })
+        Session.make({
+          label: url.label,
+          dialect: Dialect.byName[url.dialect],
+          sql,
+          registry,
+          attributes: spanAttributes(url)
+        })
       )
     })
   )
@@ -194,7 +218,7 @@ export const layer = (
   options: Options
 ): Layer.Layer<
   Executor.Executor | SqlClient.SqlClient,
-  DatabaseUrlError | DatabaseDriverError | SqlError | InvalidEntityError
+  DatabaseUrlError | DatabaseDriverError | DatabaseError | InvalidEntityError
 > =>
   Layer.unwrapEffect(
     Effect.gen(function* () {
@@ -224,7 +248,7 @@ export const layerConfig = ({
   ...options
 }: Omit<Options, "url"> & { readonly fallback?: string } = {}): Layer.Layer<
   Executor.Executor | SqlClient.SqlClient,
-  DatabaseUrlError | DatabaseDriverError | SqlError | InvalidEntityError | ConfigError.ConfigError
+  DatabaseUrlError | DatabaseDriverError | DatabaseError | InvalidEntityError | ConfigError.ConfigError
 > =>
   Layer.unwrapEffect(
     Effect.map(

@@ -1,7 +1,7 @@
 /**
  * The SQLite driver (`@effect/sql-sqlite-node`) for `Database.layer`, which imports this module itself
  * for a `sqlite:` URL; a bundled program passes `drivers: [SqliteDriver.driver]`. The file's directory is
- * created if missing (a failure is a `SqlError`); SQLite has one connection.
+ * created if missing (a failure is a `DatabaseError`); SQLite has one connection.
  *
  * @since 0.1.0
  * @module effect-dal/SqliteDriver

@@ -7,38 +7,24 @@
  * columns; for an UPDATE or DELETE, a WHERE that pins every key field with `=` (or a single key
  * field with `IN`), read from the statement's node (the keys targeted, a superset of those changed);
  * for an INSERT (not an upsert), the keys its rows give, or for a one-row INSERT into a table with
- * one generated key, the id the database reported. Otherwise `primaryKeys` is `undefined`. RAW statements publish when their first
- * keyword is INSERT, UPDATE, DELETE (or REPLACE, reported as INSERT) and they name a table, without keys.
+ * one generated key, the id the database reported. Otherwise `primaryKeys` is `undefined`.
+ *
+ * RAW statements publish one event per table their description says they write (found by the
+ * lexer after comments, parentheses and `WITH`, including writes inside a CTE; REPLACE and MERGE
+ * count as INSERT and UPDATE), without keys. A RAW statement whose writes cannot be named (DDL,
+ * CALL, a multi-table UPDATE...) publishes one event for table `"*"`: any table of the database.
  *
  * @since 0.1.0
  */
 import { Effect, FiberRef, type Layer, Option } from "effect"
+import type { InsertNode } from "../Query/Ast.js"
 import { type ChangeEvent, ChangeFeed, type ChangeFeedService, type ChangeType } from "../Query/ChangeFeed.js"
-import type * as Executor from "../Query/Executor.js"
+import * as Executor from "../Query/Executor.js"
 import type { ExprNode } from "../Query/Expr.js"
 import type { EntityModel, FieldModel } from "../Schema/EntityModel.js"
 import * as Middleware from "./Middleware.js"
 
 type Key = Readonly<Record<string, unknown>>
-
-const changeType = (ctx: Executor.QueryContext): ChangeType | undefined => {
-  switch (ctx.type) {
-    case "INSERT":
-    case "UPDATE":
-    case "DELETE":
-      return ctx.type
-    case "SELECT":
-      return undefined
-    case "RAW": {
-      const keyword = /^\s*([A-Za-z]+)/.exec(ctx.statement.sql)?.[1]?.toUpperCase()
-      if (keyword === "REPLACE") return "INSERT"
-      return keyword === "INSERT" || keyword === "UPDATE" || keyword === "DELETE" ? keyword : undefined
-    }
-  }
-}
-
-const isNode = (u: unknown): u is ExprNode =>
-  typeof u === "object" && u !== null && "_tag" in u && typeof u._tag === "string"
 
 const conjuncts = (node: ExprNode): ReadonlyArray<ExprNode> =>
   node._tag === "And" ? node.operands.flatMap(conjuncts) : [node]
@@ -57,11 +43,9 @@ const pinned = (node: ExprNode, field: string): ReadonlyArray<unknown> | undefin
   return undefined
 }
 
-const keysFromWhere = (model: EntityModel, builder: unknown): ReadonlyArray<Key> | undefined => {
-  if (typeof builder !== "object" || builder === null || !("where" in builder) || !isNode(builder.where)) {
-    return undefined
-  }
-  const terms = conjuncts(builder.where)
+const keysFromWhere = (model: EntityModel, where: ExprNode | undefined): ReadonlyArray<Key> | undefined => {
+  if (where === undefined) return undefined
+  const terms = conjuncts(where)
   const values = model.primaryKey.map((pk) => {
     for (const term of terms) {
       const found = pinned(term, pk.field)
@@ -93,19 +77,10 @@ const given = (pk: FieldModel, value: unknown) =>
   value !== undefined && !(pk.generated && (value === null || value === 0 || value === 0n))
 
 /** The keys an INSERT's rows give themselves; not for an upsert, which may write another row. */
-const keysFromInsertRows = (model: EntityModel, builder: unknown): ReadonlyArray<Key> | undefined => {
-  if (
-    typeof builder !== "object" ||
-    builder === null ||
-    !("rows" in builder) ||
-    !Array.isArray(builder.rows)
-  ) {
-    return undefined
-  }
-  if ("onConflict" in builder && builder.onConflict !== undefined) return undefined
-  const rows: ReadonlyArray<unknown> = builder.rows
+const keysFromInsertRows = (model: EntityModel, node: InsertNode): ReadonlyArray<Key> | undefined => {
+  if (node.onConflict !== undefined) return undefined
   const keys: Array<Key> = []
-  for (const row of rows) {
+  for (const row of node.rows) {
     if (typeof row !== "object" || row === null) return undefined
     const values = row as Record<string, unknown>
     if (model.primaryKey.some((pk) => !given(pk, values[pk.field]))) return undefined
@@ -128,35 +103,57 @@ const keyFromInsertId = (
 
 const primaryKeys = (
   ctx: Executor.QueryContext,
-  type: ChangeType,
   result: Executor.QueryResult
 ): ReadonlyArray<Key> | undefined => {
   const model = ctx.model
-  if (model === undefined || ctx.type === "RAW") return undefined
+  const d = ctx.description
+  if (model === undefined || d._tag === "Raw" || d._tag === "Select") return undefined
   const returned = keysFromRows(model, result.rows)
   if (returned !== undefined) return returned
-  return type === "INSERT"
-    ? (keysFromInsertRows(model, ctx.builder) ?? keyFromInsertId(model, result))
-    : keysFromWhere(model, ctx.builder)
+  return d._tag === "Insert"
+    ? (keysFromInsertRows(model, d.node) ?? keyFromInsertId(model, result))
+    : keysFromWhere(model, d.node.where)
+}
+
+const builtType: Record<"Insert" | "Update" | "Delete", ChangeType> = {
+  Insert: "INSERT",
+  Update: "UPDATE",
+  Delete: "DELETE"
 }
 
 /**
- * The event a successful statement produces, or none for reads and unrecognised RAW statements.
+ * The events a successful statement produces: one for a built write, one per table a RAW statement
+ * writes (table `"*"` when they cannot be named), none for reads.
  *
  * @since 0.1.0 @category events
  */
-export const eventOf = (
+export const eventsOf = (
   ctx: Executor.QueryContext,
   result: Executor.QueryResult
-): Option.Option<ChangeEvent> => {
-  const type = changeType(ctx)
-  if (type === undefined || ctx.table === "") return Option.none()
-  return Option.some({
-    database: ctx.session.label,
-    table: ctx.table,
-    type,
-    primaryKeys: primaryKeys(ctx, type, result),
-    rowsAffected: result._tag === "Exec" ? result.rowsAffected : result.rows.length
+): ReadonlyArray<ChangeEvent> => {
+  const d = ctx.description
+  const rowsAffected = result._tag === "Exec" ? result.rowsAffected : result.rows.length
+  const database = ctx.session.label
+  if (d._tag === "Select") return []
+  if (d._tag !== "Raw") {
+    return [
+      {
+        database,
+        table: ctx.table,
+        type: builtType[d._tag],
+        primaryKeys: primaryKeys(ctx, result),
+        rowsAffected
+      }
+    ]
+  }
+  if (d.writes === undefined)
+    return [{ database, table: "*", type: "UPDATE", primaryKeys: undefined, rowsAffected }]
+  const seen = new Set<string>()
+  return d.writes.flatMap((w) => {
+    const key = `${w.type} ${w.table}`
+    if (seen.has(key)) return []
+    seen.add(key)
+    return [{ database, table: w.table, type: w.type, primaryKeys: undefined, rowsAffected }]
   })
 }
 
@@ -165,19 +162,20 @@ export const eventOf = (
  *
  * @since 0.1.0 @category constructors
  */
-export const make =
-  (feed: ChangeFeedService): Executor.Middleware =>
-  (next) =>
-  (ctx) =>
-    Effect.tap(next(ctx), (result) =>
-      Option.match(eventOf(ctx, result), {
-        onNone: () => Effect.void,
-        onSome: (event) =>
-          Effect.flatMap(FiberRef.get(ctx.session.transaction), (tx) =>
-            Option.isSome(tx) ? tx.value.afterCommit(feed.publish(event)) : feed.publish(event)
-          )
-      })
-    )
+export const make = (feed: ChangeFeedService): Executor.Middleware =>
+  Executor.middleware(
+    (next) => (ctx) =>
+      Effect.tap(next(ctx), (result) => {
+        const events = eventsOf(ctx, result)
+        if (events.length === 0) return Effect.void
+        const publish = Effect.forEach(events, feed.publish, { discard: true })
+        return Effect.flatMap(FiberRef.get(ctx.session.transaction), (tx) =>
+          Option.isSome(tx) ? tx.value.afterCommit(publish) : publish
+        )
+      }),
+    // A stream is a SELECT: it writes nothing.
+    (next) => next
+  )
 
 /**
  * Wraps the Executor below in the capturing middleware, publishing to the `ChangeFeed` in context.

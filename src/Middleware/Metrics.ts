@@ -3,7 +3,7 @@
  * seconds, both tagged `type`, `table` and `outcome` — and a renderer of every Effect metric in the
  * Prometheus text exposition format (what an admin server serves at `/metrics`).
  *
- * `outcome` is `success`, `interrupted`, `defect`, or the failing error's tag (`SqlError`,
+ * `outcome` is `success`, `interrupted`, `defect`, or the failing error's tag (`DatabaseError`,
  * `QueryTimeoutError`, `UnsafeDmlError`, `QueryBuildError`): a small, fixed set of values.
  *
  * @since 0.1.0

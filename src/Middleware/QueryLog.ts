@@ -1,6 +1,8 @@
 /**
- * Logs every query: SQL, parameters (values bound to sensitive fields redacted), duration, rows
- * returned or affected, and the error. The sink is pluggable; by default it is Effect's logger.
+ * Logs every query (streams too, once they end): SQL, parameters (redacted where they may be
+ * sensitive), duration, rows returned or affected, and the error (its message, in which the
+ * database error has already redacted the driver's quoted values). The sink is pluggable; by
+ * default it is Effect's logger.
  *
  * @example
  * const AppExecutor = QueryLog.layer({ level: LogLevel.Debug }).pipe(Layer.provideMerge(Database.layer({ url })))
@@ -46,18 +48,19 @@ export interface Options {
 export const redacted = "<redacted>"
 
 /**
- * The statement's parameters with sensitive values redacted. A parameter is sensitive when the
- * compiler recorded it as bound to a sensitive field; when it recorded nothing (raw SQL) and the
- * entity has a sensitive field, every parameter is redacted, since any of them might be one.
+ * The statement's parameters with sensitive values redacted. A parameter is redacted when the
+ * compiler recorded it as bound to a sensitive field, or when it is bound to no known field (a raw
+ * fragment's, `Raw.query`'s) in a statement that touches an entity with a sensitive field
+ * (`Compiled.sensitive`: any table of the statement, or raw text naming one).
  *
  * @since 0.1.0 @category redaction
  */
 export const redactParams = (ctx: Executor.QueryContext): ReadonlyArray<unknown> => {
-  const { params, paramFields } = ctx.statement
-  if (paramFields === undefined) {
-    return ctx.model?.fields.some((f) => f.sensitive) === true ? params.map(() => redacted) : params
-  }
-  return params.map((p, i) => (paramFields[i]?.sensitive === true ? redacted : p))
+  const { params, paramFields, sensitive } = ctx.statement
+  return params.map((p, i) => {
+    const field = paramFields?.[i]
+    return field?.sensitive === true || (field === undefined && sensitive === true) ? redacted : p
+  })
 }
 
 const entryOf = (
@@ -66,12 +69,21 @@ const entryOf = (
   tx: string | undefined
 ): Entry => {
   const { ctx, exit, duration } = outcome
-  const base = { type: ctx.type, table: ctx.table, sql: ctx.statement.sql, params, duration, transaction: tx }
+  const base = {
+    type: ctx.type,
+    table: ctx.table,
+    sql: Executor.displaySql(ctx),
+    params,
+    duration,
+    transaction: tx
+  }
   if (Exit.isSuccess(exit)) {
     const result = exit.value
     return {
       ...base,
-      rows: result._tag === "Rows" || result.rows.length > 0 ? result.rows.length : undefined,
+      rows:
+        outcome.streamed ??
+        (result._tag === "Rows" || result.rows.length > 0 ? result.rows.length : undefined),
       rowsAffected: result._tag === "Exec" ? result.rowsAffected : undefined,
       error: undefined,
       interrupted: false

@@ -50,7 +50,7 @@ export const make = (options: Options): Executor.Middleware => {
   const report = options.report ?? warn
   return Middleware.observe(({ ctx, duration }) =>
     Duration.greaterThan(duration, threshold)
-      ? report({ type: ctx.type, table: ctx.table, sql: ctx.statement.sql, duration, threshold })
+      ? report({ type: ctx.type, table: ctx.table, sql: Executor.displaySql(ctx), duration, threshold })
       : Effect.void
   )
 }

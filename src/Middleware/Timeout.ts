@@ -1,7 +1,9 @@
 /**
  * A per-query timeout. The query fails with `QueryTimeoutError` at its deadline; inside a transaction
  * that failure rolls the transaction back (the transaction ends on a failed exit), unless the caller
- * catches it inside.
+ * catches it inside. Caught, MariaDB's transaction goes on; PostgreSQL's is aborted like after any
+ * failed statement (its COMMIT fails), so there wrap the statement in `Tx.run(…, { propagation:
+ * "nested" })` and catch outside that savepoint to go on.
  *
  * Failing the query is not enough: the database must stop working on it and give the connection
  * back, without needing a second connection to ask it to (with the pool saturated, or a pool of one,
@@ -17,7 +19,7 @@
  *   is the time left when the connection is there, so a wait for the pool counts too.
  * - `none` (SQLite): statements run synchronously in-process; a timeout cannot cut one short.
  *
- * Applies to SELECT, INSERT, UPDATE and DELETE (RAW: by its first keyword; other statements, such as
+ * Applies to SELECT, INSERT, UPDATE and DELETE (RAW: by its described operation; other statements, such as
  * DDL, are only timed on the client). Once a statement is bounded on the server, the client waits a
  * grace second past the deadline for the server's answer before it gives up by itself: interrupting
  * a running statement earlier would make the driver ask a second connection to cancel it.
@@ -28,7 +30,7 @@ import { Deferred, Duration, Effect, Either, FiberRef, type Layer, Option } from
 import { globalValue } from "effect/GlobalValue"
 import * as Executor from "../Query/Executor.js"
 import * as Engine from "../Query/internal/transaction.js"
-import { type QueryError, QueryTimeoutError, SqlError } from "../Query/QueryError.js"
+import { DatabaseError, type QueryError, QueryTimeoutError } from "../Query/QueryError.js"
 import * as Session from "../Query/Session.js"
 import { TxError } from "../Query/TxError.js"
 
@@ -75,34 +77,25 @@ const fieldIn = (error: unknown, key: string): unknown => {
 /**
  * The server stopped the statement at the bound this middleware set: MariaDB's ER_STATEMENT_TIMEOUT
  * (1969), or PostgreSQL's query_canceled (57014) "due to statement timeout" (a cancel by an operator
- * is 57014 too, and stays an `SqlError`).
+ * is 57014 too, and stays a `DatabaseError`).
  */
 const stoppedByServer = (e: unknown): boolean =>
-  e instanceof SqlError &&
+  e instanceof DatabaseError &&
   (fieldIn(e.cause, "errno") === 1969 ||
     (fieldIn(e.cause, "code") === "57014" && /statement timeout/i.test(e.detail)))
 
-/** Whether each SqlClient's server is MariaDB, asked once per client. */
-const mariadb = globalValue("effect-dal/Middleware/Timeout/mariadb", () => new WeakMap<object, boolean>())
-
-const isMariaDb = (ctx: Executor.QueryContext): Effect.Effect<boolean> => {
-  const known = mariadb.get(ctx.session.sql)
-  if (known !== undefined) return Effect.succeed(known)
-  return Session.run(
-    ctx.session,
-    ctx.session.sql.unsafe<{ readonly v: unknown }>("SELECT VERSION() AS v")
-  ).pipe(
-    Effect.map((rows) => String(rows[0]?.v ?? "").includes("MariaDB")),
-    Effect.tap((is) => Effect.sync(() => mariadb.set(ctx.session.sql, is))),
-    // Unknown is treated as "not MariaDB": the client-side timeout still applies.
-    Effect.orElseSucceed(() => false)
+/** Whether the session's server is MariaDB: the session's one probe of server facts (`Session.server`). */
+const isMariaDb = (ctx: Executor.QueryContext): Effect.Effect<boolean> =>
+  // Unknown is treated as "not MariaDB": the client-side timeout still applies.
+  Effect.orElseSucceed(
+    Effect.map(Session.server(ctx.session), (server) => server.mariadb),
+    () => false
   )
-}
 
-/** DML and SELECT only (RAW: by first keyword), and never twice (an outer Timeout already bounded it). */
+/** DML and SELECT only (RAW: by its described operation), and never twice (an outer Timeout already bounded it). */
 const boundable = (ctx: Executor.QueryContext) =>
-  ctx.type === "RAW"
-    ? /^\s*(SELECT|INSERT|UPDATE|DELETE|REPLACE)\b/i.test(ctx.statement.sql)
+  ctx.description._tag === "Raw"
+    ? ["SELECT", "INSERT", "UPDATE", "DELETE", "REPLACE"].includes(ctx.description.operation)
     : !/^\s*SET\s+STATEMENT\b/i.test(ctx.statement.sql)
 
 /** `SET STATEMENT` takes seconds; the server-side bound equals the client's. */
@@ -121,7 +114,7 @@ const setStatement = (ctx: Executor.QueryContext, duration: Duration.Duration): 
 const onTransaction = (session: Session.Session, sql: string, params: ReadonlyArray<unknown>) =>
   Effect.mapError(
     Session.run(session, session.sql.unsafe<{ readonly prev?: unknown }>(sql, params).withoutTransform),
-    (e) => new SqlError({ reason: "other", detail: e.message, sql, cause: e })
+    (e) => new DatabaseError({ reason: "other", detail: e.message, sql, cause: e })
   )
 
 /** Sets PostgreSQL's statement_timeout for the rest of the transaction; returns the value it replaced. */
@@ -150,10 +143,10 @@ const boundedInTransaction = <A, E, R>(
   bounded: Deferred.Deferred<void>,
   statement: Effect.Effect<A, E, R>,
   timedOut: () => QueryTimeoutError
-): Effect.Effect<A, E | SqlError | QueryTimeoutError, R> =>
+): Effect.Effect<A, E | DatabaseError | QueryTimeoutError, R> =>
   Effect.flatMap(
     Effect.clockWith((clock) => clock.currentTimeMillis),
-    (now): Effect.Effect<A, E | SqlError | QueryTimeoutError, R> =>
+    (now): Effect.Effect<A, E | DatabaseError | QueryTimeoutError, R> =>
       deadline - now <= 0
         ? Effect.fail(timedOut())
         : Effect.flatMap(
@@ -172,16 +165,16 @@ const boundedInTransaction = <A, E, R>(
 const boundedAlone = <A, E, R>(
   session: Session.Session,
   work: Effect.Effect<A, E, R>
-): Effect.Effect<A, E | SqlError | TxError, R> =>
+): Effect.Effect<A, E | DatabaseError | TxError, R> =>
   Either.match(Engine.statementsFor(session, {}), {
     onLeft: Effect.fail,
     onRight: (statements) =>
       Effect.catchIf(
         Engine.within(session, { _tag: "Root", statements }, work),
-        (e): e is TxError & { readonly cause: SqlError } =>
+        (e): e is TxError & { readonly cause: DatabaseError } =>
           e instanceof TxError &&
           (e.reason === "begin" || e.reason === "commit") &&
-          e.cause instanceof SqlError,
+          e.cause instanceof DatabaseError,
         (e) => Effect.fail(e.cause)
       )
   })

@@ -1,12 +1,16 @@
 /**
  * One span per query, named `<TYPE> <table>` (e.g. `SELECT users`), carrying the OpenTelemetry
- * database attributes. It is a child of whatever span is current, so it nests under the caller's
+ * database attributes (`db.system.name`, `db.namespace`, `server.address`, `server.port`,
+ * `db.operation.name`, `db.collection.name`, `db.query.text`; the text has placeholders, never
+ * values). It is the query's only client span: the Executor runs @effect/sql's statements without
+ * their own `sql.execute` span inside it (without this middleware, @effect/sql's span remains the
+ * query's one span). A stream's span lasts until the stream ends. It is a child of whatever span is current, so it nests under the caller's
  * span and, inside a transaction, under the transaction's. A failure ends the span with the failing
  * exit (exporters record it as the span's error) and sets `error.type` to the error's tag.
  *
  * @since 0.1.0
  */
-import { Effect, FiberRef, type Layer, Option } from "effect"
+import { Effect, FiberRef, type Layer, Option, Stream } from "effect"
 import * as Executor from "../Query/Executor.js"
 
 /** @since 0.1.0 @category models */
@@ -21,20 +25,13 @@ export interface Options {
 /** The attribute naming the transaction a query ran in (not an OpenTelemetry convention). @since 0.1.0 @category attributes */
 export const transactionAttribute = "effect_dal.transaction.id"
 
-const systemName = (ctx: Executor.QueryContext): string => {
-  switch (ctx.session.dialect.name) {
-    case "mysql":
-      return ctx.session.label.startsWith("mariadb:") ? "mariadb" : "mysql"
-    case "pg":
-      return "postgresql"
-    case "sqlite":
-      return "sqlite"
-  }
-}
+/** The dialect's system name, or `mariadb` when the database URL said `mariadb://`. */
+const systemName = (ctx: Executor.QueryContext): string =>
+  ctx.session.label.startsWith("mariadb:") ? "mariadb" : ctx.session.dialect.systemName
 
-/** RAW statements report their leading keyword (`SELECT`, `CALL`, …) as the operation. */
+/** RAW statements report their operation as the lexer read it (`SELECT`, `CALL`, …), after comments and `WITH`. */
 const operationName = (ctx: Executor.QueryContext): string =>
-  ctx.type === "RAW" ? (/^\s*([A-Za-z]+)/.exec(ctx.statement.sql)?.[1]?.toUpperCase() ?? "RAW") : ctx.type
+  ctx.description._tag === "Raw" ? ctx.description.operation || "RAW" : ctx.type
 
 /**
  * The span's name: the query type and the table (`SELECT users`), or the type alone without a table.
@@ -49,24 +46,37 @@ export const spanName = (ctx: Executor.QueryContext): string =>
  *
  * @since 0.1.0 @category constructors
  */
-export const make =
-  (options: Options = {}): Executor.Middleware =>
-  (next) =>
-  (ctx) =>
-    Effect.flatMap(FiberRef.get(ctx.session.transaction), (tx) => {
-      const attributes: Record<string, unknown> = {
-        "db.system.name": options.systemName ?? systemName(ctx),
-        "db.operation.name": operationName(ctx),
-        "db.query.text": ctx.statement.sql
-      }
-      if (ctx.table !== "") attributes["db.collection.name"] = ctx.table
-      if (Option.isSome(tx)) attributes[transactionAttribute] = tx.value.id
-      return next(ctx).pipe(
-        Effect.tapError((error) => Effect.annotateCurrentSpan("error.type", error._tag)),
-        // The stack would point into this middleware, not the caller: not worth an Error per query.
-        Effect.withSpan(spanName(ctx), { kind: "client", attributes, captureStackTrace: false })
+export const make = (options: Options = {}): Executor.Middleware => {
+  const spanOptions = (ctx: Executor.QueryContext, tx: Option.Option<{ readonly id: string }>) => {
+    const attributes: Record<string, unknown> = {
+      ...ctx.session.attributes,
+      "db.system.name": options.systemName ?? systemName(ctx),
+      "db.operation.name": operationName(ctx),
+      "db.query.text": Executor.displaySql(ctx)
+    }
+    if (ctx.table !== "") attributes["db.collection.name"] = ctx.table
+    if (Option.isSome(tx)) attributes[transactionAttribute] = tx.value.id
+    // The stack would point into this middleware, not the caller: not worth an Error per query.
+    return { kind: "client", attributes, captureStackTrace: false } as const
+  }
+  const errorType = (error: { readonly _tag: string }) => Effect.annotateCurrentSpan("error.type", error._tag)
+  return Executor.middleware(
+    (next) => (ctx) =>
+      Effect.flatMap(FiberRef.get(ctx.session.transaction), (tx) =>
+        next(ctx).pipe(
+          Effect.tapError(errorType),
+          Effect.locally(Executor.querySpanOpen, true),
+          Effect.withSpan(spanName(ctx), spanOptions(ctx, tx))
+        )
+      ),
+    (next) => (ctx) =>
+      Stream.unwrap(
+        Effect.map(FiberRef.get(ctx.session.transaction), (tx) =>
+          next(ctx).pipe(Stream.tapError(errorType), Stream.withSpan(spanName(ctx), spanOptions(ctx, tx)))
+        )
       )
-    })
+  )
+}
 
 /**
  * Wraps the Executor below in the tracing middleware.

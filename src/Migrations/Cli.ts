@@ -9,12 +9,13 @@
 
 import * as path from "node:path"
 import { pathToFileURL } from "node:url"
-import { Args, Command, Options } from "@effect/cli"
+import { Args, Command, Options, ValidationError } from "@effect/cli"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
-import { Config, Console, Effect, Either, Redacted, Schema } from "effect"
+import { Cause, Config, Console, Effect, Either, Option, Redacted, Schema, SchemaAST } from "effect"
 import * as Database from "../Layers/Database.js"
 import type { DialectName } from "../Query/Dialect.js"
 import { Executor } from "../Query/Executor.js"
+import * as Entity from "../Schema/Entity.js"
 import * as EntityModel from "../Schema/EntityModel.js"
 import type { Step } from "./Diff.js"
 import { MigrationFileError } from "./MigrationError.js"
@@ -26,16 +27,28 @@ const isEntity = (value: unknown): value is Migrations.Entity =>
   "fields" in value &&
   Either.isRight(EntityModel.make(value as unknown as Migrations.Entity))
 
+/** Whether the schema names its table (`Entity.table`), on a Class's declaration or a Struct itself. */
+const namesTable = (schema: Migrations.Entity): boolean => {
+  const ast = schema.ast
+  const annotations = SchemaAST.isTransformation(ast)
+    ? { ...ast.to.annotations, ...ast.annotations }
+    : ast.annotations
+  return Entity.TableId in annotations
+}
+
 /**
- * The entities a module exports: its `entities` array when it has one, otherwise every export that is
- * a valid entity (a Struct or Class with a table and a primary key).
+ * The entities a module exports: its `entities` array when it has one, otherwise every exported
+ * entity annotated with `Entity.table` (so an error class or an input struct with an `id` is not
+ * taken for a table).
  *
  * @since 0.1.0 @category loading
  */
 export const entitiesOf = (module: Record<string, unknown>): ReadonlyArray<Migrations.Entity> => {
   const listed = module.entities
   if (Array.isArray(listed)) return listed.filter(isEntity)
-  return Object.values(module).filter(isEntity)
+  return Object.values(module).filter(
+    (value): value is Migrations.Entity => isEntity(value) && namesTable(value)
+  )
 }
 
 const loadEntities = (modulePath: string) =>
@@ -201,9 +214,25 @@ const migrate = Command.make("migrate").pipe(
 /** The whole command line. @since 0.1.0 @category commands */
 export const command = Command.make("effect-dal").pipe(Command.withSubcommands([migrate]))
 
-/** Runs the command line on `argv` (as `process.argv`). @since 0.1.0 @category running */
+/**
+ * What a failure prints: the message of an expected error (a refused destructive step, a pending
+ * migration, a database error...), the whole cause for a defect. A usage error was already printed
+ * with the help by @effect/cli.
+ */
+const report = (cause: Cause.Cause<unknown>): Effect.Effect<void> => {
+  const failure = Cause.failureOption(cause)
+  if (Option.isSome(failure) && ValidationError.isValidationError(failure.value)) return Effect.void
+  return Console.error(
+    Option.isSome(failure) && failure.value instanceof Error
+      ? `effect-dal: ${failure.value.message}`
+      : `effect-dal: ${Cause.pretty(cause)}`
+  )
+}
+
+/** Runs the command line on `argv` (as `process.argv`); a failure exits with code 1. @since 0.1.0 @category running */
 export const main = (argv: ReadonlyArray<string>): void =>
   Command.run(command, { name: "effect-dal", version: "0.1.0" })(argv).pipe(
+    Effect.tapErrorCause(report),
     Effect.provide(NodeContext.layer),
-    NodeRuntime.runMain
+    NodeRuntime.runMain({ disableErrorReporting: true })
   )

@@ -63,7 +63,8 @@ export const foreignKeyClause = (dialect: Dialect, fk: ForeignKeySpec): string =
 
 /**
  * CREATE TABLE for `table` with its primary key and the foreign keys in `foreignKeys` (the others are
- * added later, for tables that reference each other), followed by its indexes.
+ * added later, for tables that reference each other), followed by its indexes (declared inside the
+ * table on MySQL/MariaDB).
  *
  * @since 0.1.0 @category rendering
  */
@@ -80,19 +81,25 @@ export const createTable = (
   const parts = table.columns.map((c) => columnDefinition(dialect, table, c))
   const inline = table.columns.some((c) => inlineKey(dialect, table, c))
   if (!inline && table.primaryKey.length > 0) parts.push(`PRIMARY KEY (${list(dialect, table.primaryKey)})`)
+  // MySQL/MariaDB declare indexes inside the table: one statement, and IF NOT EXISTS covers them too.
+  const inlineIndexes = dialect.name === "mysql"
+  if (inlineIndexes) {
+    for (const i of table.indexes) {
+      parts.push(`${i.unique ? "UNIQUE " : ""}INDEX ${dialect.quote(i.name)} (${list(dialect, i.columns)})`)
+    }
+  }
   for (const fk of options.foreignKeys ?? table.foreignKeys) parts.push(foreignKeyClause(dialect, fk))
   const create =
     `CREATE TABLE ${options.ifNotExists === true ? "IF NOT EXISTS " : ""}${dialect.quote(name)} (\n  ${parts.join(",\n  ")}\n)` +
     (dialect.name === "mysql" ? " DEFAULT CHARACTER SET utf8mb4" : "")
-  return [
-    create,
-    ...table.indexes.map((i) => createIndex(dialect, table.name, i, options.ifNotExists === true))
-  ]
+  return inlineIndexes
+    ? [create]
+    : [create, ...table.indexes.map((i) => createIndex(dialect, table.name, i, options.ifNotExists === true))]
 }
 
 /** @since 0.1.0 @category rendering */
 export const createIndex = (dialect: Dialect, table: string, index: IndexSpec, ifNotExists = false): string =>
-  `CREATE ${index.unique ? "UNIQUE " : ""}INDEX ${ifNotExists && dialect.name !== "mysql" ? "IF NOT EXISTS " : ""}${dialect.quote(
+  `CREATE ${index.unique ? "UNIQUE " : ""}INDEX ${ifNotExists ? "IF NOT EXISTS " : ""}${dialect.quote(
     index.name
   )} ON ${dialect.quote(table)} (${list(dialect, index.columns)})`
 

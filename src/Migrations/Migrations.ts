@@ -11,7 +11,7 @@
 import { SqlError as DriverSqlError } from "@effect/sql/SqlError"
 import { Effect, Either, type Schema } from "effect"
 import { Executor } from "../Query/Executor.js"
-import { fromDriver, type SqlError } from "../Query/QueryError.js"
+import { type DatabaseError, fromDriver } from "../Query/QueryError.js"
 import type * as Session from "../Query/Session.js"
 import type { InvalidEntityError } from "../Schema/EntityError.js"
 import * as Ddl from "./Ddl.js"
@@ -54,7 +54,7 @@ export const tables = (
 ): Effect.Effect<ReadonlyArray<TableSpec.TableSpec>, InvalidEntityError, Executor> =>
   Effect.flatMap(session, (s) => tablesFor(s, entities))
 
-const run = (s: Session.Session, statements: ReadonlyArray<string>): Effect.Effect<void, SqlError> =>
+const run = (s: Session.Session, statements: ReadonlyArray<string>): Effect.Effect<void, DatabaseError> =>
   Effect.forEach(
     statements,
     (statement) =>
@@ -87,7 +87,7 @@ export const createTablesSql = (
 export const createTables = (
   entities: ReadonlyArray<Entity>,
   options: { readonly ifNotExists?: boolean } = {}
-): Effect.Effect<void, InvalidEntityError | SqlError, Executor> =>
+): Effect.Effect<void, InvalidEntityError | DatabaseError, Executor> =>
   Effect.flatMap(session, (s) =>
     Effect.flatMap(createTablesSql(entities, options), (statements) =>
       transactional(s, statements.length > 1, run(s, statements))
@@ -98,13 +98,13 @@ export const createTables = (
 export const createTable = (
   entity: Entity,
   options: { readonly ifNotExists?: boolean } = {}
-): Effect.Effect<void, InvalidEntityError | SqlError, Executor> => createTables([entity], options)
+): Effect.Effect<void, InvalidEntityError | DatabaseError, Executor> => createTables([entity], options)
 
 /** Drops the table of `entity` (and its rows). @since 0.1.0 @category ddl */
 export const dropTable = (
   entity: Entity,
   options: { readonly ifExists?: boolean } = {}
-): Effect.Effect<void, InvalidEntityError | SqlError, Executor> =>
+): Effect.Effect<void, InvalidEntityError | DatabaseError, Executor> =>
   Effect.flatMap(session, (s) =>
     Effect.flatMap(s.registry.get(entity), (model) =>
       run(s, [Ddl.dropTable(s.dialect, model.table, options.ifExists === true)])
@@ -119,7 +119,7 @@ export const dropTable = (
  */
 export const introspect: Effect.Effect<
   ReadonlyArray<TableSpec.TableSpec>,
-  SqlError,
+  DatabaseError,
   Executor
 > = Effect.flatMap(session, (s) => Effect.mapError(Introspect.tables(s.sql, s.dialect), (e) => fromDriver(e)))
 
@@ -134,7 +134,7 @@ export const diff = (
   options: Diff.Options & { readonly live?: ReadonlyArray<TableSpec.TableSpec> } = {}
 ): Effect.Effect<
   ReadonlyArray<Diff.Step>,
-  InvalidEntityError | UnsupportedChangeError | SqlError,
+  InvalidEntityError | UnsupportedChangeError | DatabaseError,
   Executor
 > =>
   Effect.gen(function* () {
@@ -152,7 +152,7 @@ const transactional = <A, E>(
   s: Session.Session,
   wanted: boolean,
   effect: Effect.Effect<A, E>
-): Effect.Effect<A, E | SqlError> =>
+): Effect.Effect<A, E | DatabaseError> =>
   !wanted || s.dialect.name === "mysql"
     ? effect
     : Effect.mapError(s.sql.withTransaction(effect), (e) => (e instanceof DriverSqlError ? fromDriver(e) : e))
@@ -164,8 +164,8 @@ const transactional = <A, E>(
 const withSqliteRebuild = (
   s: Session.Session,
   steps: ReadonlyArray<Diff.Step>,
-  effect: Effect.Effect<void, SqlError>
-): Effect.Effect<void, SqlError> => {
+  effect: Effect.Effect<void, DatabaseError>
+): Effect.Effect<void, DatabaseError> => {
   if (s.dialect.name !== "sqlite" || !steps.some((step) => step.description.startsWith("rebuild "))) {
     return transactional(s, true, effect)
   }
@@ -205,8 +205,8 @@ const withSqliteRebuild = (
 export const apply = (
   steps: ReadonlyArray<Diff.Step>,
   options: ApplyOptions = {}
-): Effect.Effect<void, DestructiveChangeError | SqlError, Executor> =>
-  Effect.flatMap(session, (s): Effect.Effect<void, DestructiveChangeError | SqlError> => {
+): Effect.Effect<void, DestructiveChangeError | DatabaseError, Executor> =>
+  Effect.flatMap(session, (s): Effect.Effect<void, DestructiveChangeError | DatabaseError> => {
     const destructive = steps.filter((step) => step.destructive !== undefined)
     if (destructive.length > 0 && options.allowDestructive !== true) {
       return Effect.fail(new DestructiveChangeError({ steps: destructive }))
@@ -233,7 +233,7 @@ export const sync = (
   options: ApplyOptions & Diff.Options = {}
 ): Effect.Effect<
   ReadonlyArray<Diff.Step>,
-  InvalidEntityError | UnsupportedChangeError | DestructiveChangeError | SqlError,
+  InvalidEntityError | UnsupportedChangeError | DestructiveChangeError | DatabaseError,
   Executor
 > =>
   Effect.gen(function* () {

@@ -163,9 +163,6 @@ const derive = (ast: SchemaAST.AST): Derived => {
       return inner
     }
     case "Transformation": {
-      if (ast.annotations[SchemaAST.SchemaIdAnnotationId] === SchemaAST.ParseJsonSchemaId) {
-        return { logical: { _tag: "Json" }, nullable: false }
-      }
       if (SchemaAST.isDeclaration(ast.to) && typeConstructor(ast.to) !== undefined) {
         const declared = fromDeclaration(ast.to)
         // Option's encoded side says whether it is stored as NULL (OptionFromNullOr) or a tagged struct.
@@ -247,11 +244,12 @@ const renderDefault = (
 ): string | undefined => {
   if (spec._tag === "Expression") {
     const expr = spec.sql.trim()
-    if (/^current_timestamp$/i.test(expr)) {
-      return dialect === "mysql" && logical?._tag === "Timestamp"
-        ? "CURRENT_TIMESTAMP(3)"
-        : "CURRENT_TIMESTAMP"
+    if (/^current_timestamp$/i.test(expr) && logical?._tag === "Timestamp") {
+      // Millisecond precision as the column has; on SQLite the ISO text `Schema.Date` reads and writes.
+      if (dialect === "mysql") return "CURRENT_TIMESTAMP(3)"
+      if (dialect === "sqlite") return "(strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))"
     }
+    if (/^current_timestamp$/i.test(expr)) return "CURRENT_TIMESTAMP"
     return `(${expr})`
   }
   const value = spec.value

@@ -21,6 +21,7 @@ export type ChangeType = "INSERT" | "UPDATE" | "DELETE"
 export interface ChangeEvent {
   /** The session label of the database written to (no credentials). */
   readonly database: string
+  /** The table written; `"*"` when a raw statement wrote tables that cannot be named (any table). */
   readonly table: string
   readonly type: ChangeType
   /**

@@ -5,6 +5,7 @@
  * @since 0.1.0
  */
 import { Either, type Schema } from "effect"
+import { globalValue } from "effect/GlobalValue"
 import { type InvalidEntityError, UnknownFieldError } from "../Schema/EntityError.js"
 import * as EntityModel from "../Schema/EntityModel.js"
 import type { EntityRegistryService } from "../Schema/EntityRegistry.js"
@@ -21,6 +22,7 @@ import type {
   TableSource,
   UpdateNode
 } from "./Ast.js"
+import { isAtomic, placeholders } from "./Description.js"
 import type { Dialect } from "./Dialect.js"
 import type { ExprNode, Ordering } from "./Expr.js"
 import { QueryBuildError } from "./QueryError.js"
@@ -34,6 +36,16 @@ export interface Compiled {
    * redact sensitive values. Absent when no parameter is bound to a known field.
    */
   readonly paramFields?: ReadonlyArray<EntityModel.FieldModel | undefined>
+  /**
+   * The statement reads or writes an entity with a sensitive field: a parameter bound to no known
+   * field (a raw fragment's) may hold one of its values, and is redacted like them.
+   */
+  readonly sensitive?: true
+  /**
+   * The SQL as logs, spans and errors show it, when it differs from `sql`: a raw statement touching
+   * an entity with a sensitive field shows its literals as `?` (`Executor.displaySql`).
+   */
+  readonly display?: string
 }
 
 /** What compiling can fail with. @since 0.1.0 @category errors */
@@ -82,6 +94,8 @@ export class Writer {
   private readonly scopes: Array<Scope> = [{ sources: new Map(), qualify: false }]
   /** True while compiling an upsert's update list, the only place `excluded` values exist. */
   allowExcluded = false
+  /** Some source in scope so far is an entity with a sensitive field. */
+  sensitive = false
 
   readonly dialect: Dialect
   readonly registry: EntityRegistryService
@@ -110,7 +124,7 @@ export class Writer {
       const encoded = encode(value)
       if (Either.isLeft(encoded)) {
         throw new QueryBuildError({
-          reason: `Cannot encode value: ${encoded.left.message}`,
+          reason: `Cannot encode value: ${field?.sensitive === true ? "invalid value of a sensitive field (not shown)" : encoded.left.message}`,
           cause: encoded.left
         })
       }
@@ -155,7 +169,8 @@ export class Writer {
 
   private tableEntry(source: TableSource): SourceEntry {
     const model = this.model(source.schema) as EntityModel.EntityModel
-    const { columns, resolve } = tableColumns(model)
+    const { columns, resolve, sensitive } = tableColumns(model)
+    if (sensitive) this.sensitive = true
     return { qualifier: source.alias ?? model.table, model, columns, resolve }
   }
 
@@ -240,16 +255,22 @@ export class Writer {
   }
 }
 
-const tableColumnsCache = new WeakMap<EntityModel.EntityModel, Pick<SourceEntry, "columns" | "resolve">>()
+type TableColumns = Pick<SourceEntry, "columns" | "resolve"> & { readonly sensitive: boolean }
+
+const tableColumnsCache = globalValue(
+  Symbol.for("effect-dal/Compiler/tableColumns"),
+  () => new WeakMap<EntityModel.EntityModel, TableColumns>()
+)
 
 /** A table's columns and its field lookup, made once per model (models are immutable). */
-const tableColumns = (model: EntityModel.EntityModel): Pick<SourceEntry, "columns" | "resolve"> => {
+const tableColumns = (model: EntityModel.EntityModel): TableColumns => {
   let cached = tableColumnsCache.get(model)
   if (cached === undefined) {
     const columns = model.fields.map((f): SourceColumn => ({ field: f.field, column: f.column, model: f }))
     const byField = new Map(columns.map((c) => [c.field, c]))
     cached = {
       columns,
+      sensitive: model.fields.some((f) => f.sensitive),
       resolve: (field) => {
         const found = byField.get(field)
         if (found === undefined) throw new UnknownFieldError({ entity: model.name, field })
@@ -300,16 +321,48 @@ const nested = (w: Writer, node: ExprNode, field?: EntityModel.FieldModel): stri
   return needsParens(node) ? `(${sql})` : sql
 }
 
+/** Nodes that are one operand as written (a raw fragment parenthesises itself when it is not). */
+const selfContained = new Set<ExprNode["_tag"]>([
+  "Column",
+  "Value",
+  "Aggregate",
+  "Subquery",
+  "Excluded",
+  "Raw"
+])
+
+/** An operand of a comparison, arithmetic, IN, BETWEEN or IS NULL: parenthesised unless self-contained. */
+const operand = (w: Writer, node: ExprNode, field?: EntityModel.FieldModel): string => {
+  const sql = expr(w, node, field)
+  return selfContained.has(node._tag) ? sql : `(${sql})`
+}
+
+/** Raw SQL with its `?` placeholders (not those in strings or comments) bound to `args`, in order. */
 const rawSql = (w: Writer, sql: string, args: ReadonlyArray<unknown>): string => {
-  const parts = sql.split("?")
-  if (parts.length - 1 !== args.length) {
+  const at = placeholders(sql, w.dialect)
+  if (at.length !== args.length) {
     throw new QueryBuildError({
-      reason: `Raw SQL has ${parts.length - 1} placeholder(s) but ${args.length} argument(s): ${sql}`
+      reason: `Raw SQL has ${at.length} placeholder(s) but ${args.length} argument(s): ${sql}`
     })
   }
-  let out = parts[0] ?? ""
-  for (let i = 0; i < args.length; i++) out += w.param(args[i]) + (parts[i + 1] ?? "")
-  return out
+  let out = ""
+  let from = 0
+  for (let i = 0; i < args.length; i++) {
+    const position = at[i] as number
+    out += sql.slice(from, position) + w.param(args[i])
+    from = position + 1
+  }
+  return out + sql.slice(from)
+}
+
+/**
+ * A raw fragment is one operand wherever it is used: parenthesised unless it is provably atomic, so
+ * `Expr.raw("a = ? OR a = ?")` in a WHERE beside another condition, or `Expr.raw("? + ?")` in
+ * arithmetic, keeps its own meaning.
+ */
+const rawOperand = (w: Writer, sql: string, args: ReadonlyArray<unknown>): string => {
+  const compiled = rawSql(w, sql, args)
+  return isAtomic(sql, w.dialect) ? compiled : `(${compiled})`
 }
 
 const comparisons = new Set(["=", "<>", "<", "<=", ">", ">="])
@@ -357,19 +410,19 @@ export const expr = (w: Writer, node: ExprNode, field?: EntityModel.FieldModel):
           })
         }
         const sub = oneColumn(w, node.right.query, `with ${node.right.quantifier}`)
-        return `${nested(w, node.left, f)} ${node.op} ${node.right.quantifier} (${sub})`
+        return `${operand(w, node.left, f)} ${node.op} ${node.right.quantifier} (${sub})`
       }
-      return `${nested(w, node.left, f)} ${node.op} ${nested(w, node.right, f)}`
+      return `${operand(w, node.left, f)} ${node.op} ${operand(w, node.right, f)}`
     }
     case "In": {
       if (node.values.length === 0) return node.negated ? "1=1" : "1=0"
       const f = fieldOf(w, node.operand)
       const values = node.values.map((v) => expr(w, v, f)).join(", ")
-      return `${nested(w, node.operand)} ${node.negated ? "NOT IN" : "IN"} (${values})`
+      return `${operand(w, node.operand)} ${node.negated ? "NOT IN" : "IN"} (${values})`
     }
     case "InSubquery": {
-      const operand = nested(w, node.operand)
-      return `${operand} ${node.negated ? "NOT IN" : "IN"} (${oneColumn(w, node.query, "with IN")})`
+      const left = operand(w, node.operand)
+      return `${left} ${node.negated ? "NOT IN" : "IN"} (${oneColumn(w, node.query, "with IN")})`
     }
     case "Exists":
       return `${node.negated ? "NOT EXISTS" : "EXISTS"} (${select(w, node.query).sql})`
@@ -382,10 +435,10 @@ export const expr = (w: Writer, node: ExprNode, field?: EntityModel.FieldModel):
     case "Excluded":
       return excluded(w, node.field)
     case "IsNull":
-      return `${nested(w, node.operand)} ${node.negated ? "IS NOT NULL" : "IS NULL"}`
+      return `${operand(w, node.operand)} ${node.negated ? "IS NOT NULL" : "IS NULL"}`
     case "Between": {
       const f = fieldOf(w, node.operand)
-      return `${nested(w, node.operand)} BETWEEN ${nested(w, node.low, f)} AND ${nested(w, node.high, f)}`
+      return `${operand(w, node.operand)} BETWEEN ${operand(w, node.low, f)} AND ${operand(w, node.high, f)}`
     }
     case "And":
     case "Or": {
@@ -397,7 +450,7 @@ export const expr = (w: Writer, node: ExprNode, field?: EntityModel.FieldModel):
     case "Not":
       return `NOT (${expr(w, node.operand)})`
     case "Raw":
-      return rawSql(w, node.sql, node.args)
+      return rawOperand(w, node.sql, node.args)
     case "Aggregate": {
       const inner = node.operand === undefined ? "*" : expr(w, node.operand)
       return `${node.fn}(${node.distinct ? "DISTINCT " : ""}${inner})`
@@ -435,7 +488,10 @@ const join = (w: Writer, node: JoinNode): string => {
   return node.on === undefined ? sql : `${sql} ON ${expr(w, node.on)}`
 }
 
-const columnLists = new WeakMap<ReadonlyArray<SourceColumn>, Map<Dialect, string>>()
+const columnLists = globalValue(
+  Symbol.for("effect-dal/Compiler/columnLists"),
+  () => new WeakMap<ReadonlyArray<SourceColumn>, Map<Dialect, string>>()
+)
 
 /**
  * Every column of the root source, qualified one by one when the query needs it, or else as one
@@ -529,6 +585,22 @@ export interface InsertSpec {
   readonly returning: ReadonlyArray<EntityModel.FieldModel>
 }
 
+const conflictVariable = "@effect_dal_conflicts"
+
+/**
+ * The column a MySQL/MariaDB `onConflictDoNothing().returning()` adds to its RETURNING rows: its
+ * no-op update returns the existing row of a conflict, so the statement counts conflicts in a session
+ * variable (reset by the first row's first value, incremented by the update) and returns the count
+ * with every row; a row where it grew is a conflict, which DO NOTHING must not return.
+ *
+ * @since 0.1.0 @category compilers
+ */
+export const conflictMarker = "effect_dal_conflicts"
+
+/** Whether `spec` is a do-nothing insert with RETURNING on a dialect that has no DO NOTHING. */
+const marksConflicts = (w: Writer, spec: InsertSpec): boolean =>
+  w.dialect.name === "mysql" && spec.node.onConflict?.action._tag === "Nothing" && spec.returning.length > 0
+
 /** The ON CONFLICT / ON DUPLICATE KEY clause of an insert whose root table is in scope. */
 const conflictClause = (w: Writer, spec: InsertSpec, model: EntityModel.EntityModel): string => {
   const conflict = spec.node.onConflict
@@ -559,7 +631,11 @@ const conflictClause = (w: Writer, spec: InsertSpec, model: EntityModel.EntityMo
       // MySQL/MariaDB have no DO NOTHING; a no-op update skips only duplicate keys (INSERT IGNORE would
       // also turn NOT NULL, foreign key and conversion errors into warnings).
       const pk = w.quote((model.primaryKey[0] as EntityModel.FieldModel).column)
-      return ` ON DUPLICATE KEY UPDATE ${action._tag === "Nothing" ? `${pk} = ${pk}` : assignments(w, set)}`
+      if (action._tag === "Update") return ` ON DUPLICATE KEY UPDATE ${assignments(w, set)}`
+      // With RETURNING the no-op update counts the conflicting rows (see `conflictMarker`).
+      return spec.returning.length > 0
+        ? ` ON DUPLICATE KEY UPDATE ${pk} = IF((${conflictVariable} := ${conflictVariable} + 1) > 0, ${pk}, ${pk})`
+        : ` ON DUPLICATE KEY UPDATE ${pk} = ${pk}`
     }
     const keys = action._tag === "Update" && target.length === 0 ? model.primaryKey : target
     const targetSql = keys.length === 0 ? "" : ` (${keys.map((f) => w.quote(f.column)).join(", ")})`
@@ -586,7 +662,13 @@ export const insert = (
     const model = w.addSource(spec.node.into, true)
     let sql = `INSERT INTO ${w.quote(model.table)}`
     const width = spec.columns.length
+    const marked = marksConflicts(w, spec)
     if (width === 0) {
+      if (marked) {
+        throw new QueryBuildError({
+          reason: "onConflictDoNothing().returning() needs at least one column on MySQL/MariaDB"
+        })
+      }
       sql +=
         w.dialect.name === "mysql"
           ? ` () VALUES ${Array.from({ length: spec.rows }, () => "()").join(", ")}`
@@ -596,7 +678,11 @@ export const insert = (
       for (let r = 0, i = 0; r < spec.rows; r++) {
         let tuple = "("
         for (let c = 0; c < width; c++, i++) {
-          tuple += (c === 0 ? "" : ", ") + w.param(spec.values[i], undefined, spec.columns[c])
+          const value = w.param(spec.values[i], undefined, spec.columns[c])
+          tuple +=
+            i === 0 && marked
+              ? `IF((${conflictVariable} := 0) = 0, ${value}, NULL)`
+              : (c === 0 ? "" : ", ") + value
         }
         tuples[r] = `${tuple})`
       }
@@ -604,6 +690,7 @@ export const insert = (
     }
     sql += conflictClause(w, spec, model)
     sql += returningClause(w, spec.returning)
+    if (marked) sql += `, ${conflictVariable} AS ${w.quote(conflictMarker)}`
     return { sql, model }
   })
 
@@ -686,11 +773,13 @@ export const template = (w: Writer, strings: ReadonlyArray<string>, args: Readon
  *
  * @since 0.1.0 @category compilers
  */
-export const statement = (w: Writer, sql: string): Compiled =>
+export const statement = (w: Writer, sql: string): Compiled => {
   // Only when some parameter is bound to a known field: absent means "nothing known".
-  w.paramFields.some((f) => f !== undefined)
+  const compiled: Compiled = w.paramFields.some((f) => f !== undefined)
     ? { sql, params: w.params, paramFields: w.paramFields }
     : { sql, params: w.params }
+  return w.sensitive ? { ...compiled, sensitive: true } : compiled
+}
 
 /**
  * Compiles with a fresh writer: `write` returns the SQL and the model of the statement's table.

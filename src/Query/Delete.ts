@@ -40,8 +40,8 @@ const plan =
       ({ statement, model }): Mutation.Plan => ({
         type: "DELETE",
         model,
-        statements: [{ statement, builder: node }],
-        returningOnMysql: dialect.name === "mysql" && node.returning !== undefined,
+        statements: [{ statement, description: { _tag: "Delete", node } }],
+        returningOnServer: dialect.returning === "serverDependent" && node.returning !== undefined,
         lastInsertId: () => undefined
       })
     )

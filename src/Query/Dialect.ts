@@ -6,7 +6,9 @@
  */
 import * as Statement from "@effect/sql/Statement"
 import { Either } from "effect"
-import type { SqlErrorReason } from "./QueryError.js"
+import { globalValue } from "effect/GlobalValue"
+import type { LexicalRules } from "./internal/lexer.js"
+import type { DatabaseErrorReason } from "./QueryError.js"
 
 /** @since 0.1.0 @category models */
 export type DialectName = "mysql" | "pg" | "sqlite"
@@ -28,9 +30,46 @@ export interface Dialect {
   ) => string
   /** Converts a value the driver cannot bind (SQLite takes no booleans or dates). */
   readonly bind: (value: unknown) => unknown
+
+  // Capabilities: code outside Dialect and Compiler asks these, never `name`.
+
+  /** How raw SQL text is read: comments, string literals, identifiers. */
+  readonly lexical: LexicalRules
+  /** The `db.system.name` of OpenTelemetry's database conventions. */
+  readonly systemName: string
+  /** RETURNING on INSERT/DELETE: always there, or only on some servers (asked once per session). */
+  readonly returning: "always" | "serverDependent"
+  /** The generated id of an insert: the driver's first id, its last id, or RETURNING (none from the driver). */
+  readonly insertId: "driverFirst" | "driverLast" | "returning"
+  /** An insert of database defaults only can write many rows in one statement (`() VALUES (), ()`). */
+  readonly multiRowDefaults: boolean
+  /** Rows stream from the server (a cursor); otherwise the driver reads the whole result first. */
+  readonly serverStream: boolean
+  /** The driver rounds integers past 2^53 unless asked for bigints (SQLite): the Executor asks. */
+  readonly safeIntegers: boolean
+  /** The statement that reads the server's version (one column `v`). */
+  readonly versionQuery: string
+  /** Reads a driver's answer to a statement run for its counts. */
+  readonly execResult: (raw: unknown) => ExecOutcome
+
   /** How transactions behave on this database. */
   readonly transactions: TransactionCapabilities
 }
+
+/** What a statement run for its counts reported. @since 0.1.0 @category models */
+export interface ExecOutcome {
+  readonly rowsAffected: number
+  readonly lastInsertId: number | bigint | undefined
+  readonly rows: ReadonlyArray<Record<string, unknown>>
+}
+
+const num = (u: unknown): number => (typeof u === "number" ? u : typeof u === "bigint" ? Number(u) : 0)
+
+const field = (raw: unknown, key: string): unknown =>
+  typeof raw === "object" && raw !== null ? (raw as Record<string, unknown>)[key] : undefined
+
+const id = (u: unknown): number | bigint | undefined =>
+  typeof u === "number" || typeof u === "bigint" ? u : undefined
 
 // ---------------------------------------------------------------------------------------------
 // Transaction capabilities: what the transaction engine and the Timeout middleware ask instead of
@@ -61,7 +100,7 @@ export interface TransactionCapabilities {
    */
   readonly singleConnection: boolean
   /** Failures after which the server has already rolled back the whole transaction, not just the statement. */
-  readonly abortsTransaction: ReadonlySet<SqlErrorReason>
+  readonly abortsTransaction: ReadonlySet<DatabaseErrorReason>
   /** COMMIT of a transaction in which a statement failed is answered with ROLLBACK instead of an error. */
   readonly commitMayRollBack: boolean
   /** `SAVEPOINT`, `RELEASE SAVEPOINT`, `ROLLBACK TO SAVEPOINT` for a savepoint name. */
@@ -151,7 +190,7 @@ const identity = <A>(a: A) => a
  */
 const memoizedEscape = (q: string): ((identifier: string) => string) => {
   const quote = Statement.defaultEscape(q)
-  const seen = new Map<string, string>()
+  const seen = globalValue(Symbol.for(`effect-dal/Dialect/quoted${q}`), () => new Map<string, string>())
   return (identifier) => {
     let quoted = seen.get(identifier)
     if (quoted === undefined) {
@@ -178,6 +217,29 @@ export const mysql: Dialect = {
       : // MySQL has no OFFSET without LIMIT; its documentation gives the largest BIGINT UNSIGNED.
         ` LIMIT ${param(limit ?? 18_446_744_073_709_551_615n)} OFFSET ${param(offset)}`,
   bind: identity,
+  lexical: {
+    mysqlComments: true,
+    backslashEscapes: true,
+    dollarQuotes: false,
+    nestedComments: false,
+    foldsIdentifiers: false
+  },
+  systemName: "mysql",
+  returning: "serverDependent",
+  insertId: "driverFirst",
+  multiRowDefaults: true,
+  serverStream: true,
+  safeIntegers: false,
+  versionQuery: "SELECT VERSION() AS v",
+  execResult: (raw) => {
+    const insertId = id(field(raw, "insertId"))
+    return {
+      rowsAffected: num(field(raw, "affectedRows")),
+      // MySQL reports 0 when nothing was generated.
+      lastInsertId: insertId === 0 || insertId === 0n ? undefined : insertId,
+      rows: []
+    }
+  },
   transactions: mysqlTransactions
 }
 
@@ -191,6 +253,28 @@ export const pg: Dialect = {
     (limit === undefined ? "" : ` LIMIT ${param(limit)}`) +
     (offset === undefined ? "" : ` OFFSET ${param(offset)}`),
   bind: identity,
+  lexical: {
+    mysqlComments: false,
+    backslashEscapes: false,
+    dollarQuotes: true,
+    nestedComments: true,
+    foldsIdentifiers: true
+  },
+  systemName: "postgresql",
+  returning: "always",
+  insertId: "returning",
+  multiRowDefaults: false,
+  serverStream: true,
+  safeIntegers: false,
+  versionQuery: "SELECT VERSION() AS v",
+  execResult: (raw) => {
+    const rows = field(raw, "rows")
+    return {
+      rowsAffected: num(field(raw, "rowCount")),
+      lastInsertId: undefined,
+      rows: Array.isArray(rows) ? rows : []
+    }
+  },
   transactions: pgTransactions
 }
 
@@ -208,6 +292,25 @@ export const sqlite: Dialect = {
       : ` LIMIT ${param(limit ?? -1)} OFFSET ${param(offset)}`,
   bind: (value) =>
     typeof value === "boolean" ? (value ? 1 : 0) : value instanceof Date ? value.toISOString() : value,
+  lexical: {
+    mysqlComments: false,
+    backslashEscapes: false,
+    dollarQuotes: false,
+    nestedComments: false,
+    foldsIdentifiers: true
+  },
+  systemName: "sqlite",
+  returning: "always",
+  insertId: "driverLast",
+  multiRowDefaults: false,
+  serverStream: false,
+  safeIntegers: true,
+  versionQuery: "SELECT sqlite_version() AS v",
+  execResult: (raw) => ({
+    rowsAffected: num(field(raw, "changes")),
+    lastInsertId: id(field(raw, "lastInsertRowid")),
+    rows: []
+  }),
   transactions: sqliteTransactions
 }
 

@@ -6,6 +6,7 @@
  * @since 0.1.0
  */
 import type { Schema } from "effect"
+import { globalValue } from "effect/GlobalValue"
 import type { SelectNode } from "./Ast.js"
 
 /** A node of the expression tree; the compiler turns it into SQL. @since 0.1.0 @category nodes */
@@ -185,19 +186,36 @@ export const column = <A = unknown>(field: string, source?: string): Expr<A> =>
  * @since 0.1.0 @category constructors
  */
 export const columnsProxy = <A>(source?: string): Columns<A> => {
-  let proxy = proxies.get(source)
+  const own = ownProxies()
+  let proxy = own.get(source)
   if (proxy === undefined) {
     proxy = makeProxy(source)
     // Sources are table names and aliases written in code; the cap guards against generated ones.
-    if (proxies.size >= 1_000) proxies.clear()
-    proxies.set(source, proxy)
+    if (own.size >= 1_000) own.clear()
+    own.set(source, proxy)
   }
   // The typing comes from `Columns<A>`; at run time any name yields a column, checked at compile time.
   return proxy as unknown as Columns<A>
 }
 
-/** One proxy per source: column references are immutable, so every builder can share them. */
-const proxies = new Map<string | undefined, Record<string, Expr<unknown>>>()
+/**
+ * One proxy per source: column references are immutable, so every builder can share them. The proxies
+ * hold `Expr` instances, so each loaded copy of this module (a program that loads both `dist/` and
+ * the sources, or two versions of the package) keeps its own: builders test `instanceof Expr`.
+ */
+const proxies = globalValue(
+  Symbol.for("effect-dal/Expr/proxies"),
+  () => new WeakMap<typeof Expr, Map<string | undefined, Record<string, Expr<unknown>>>>()
+)
+
+const ownProxies = (): Map<string | undefined, Record<string, Expr<unknown>>> => {
+  let own = proxies.get(Expr)
+  if (own === undefined) {
+    own = new Map()
+    proxies.set(Expr, own)
+  }
+  return own
+}
 
 const makeProxy = (source: string | undefined) =>
   new Proxy<Record<string, Expr<unknown>>>(
@@ -214,7 +232,7 @@ const makeProxy = (source: string | undefined) =>
     }
   )
 
-/** The notes' `C("age").gt(18)` style, typed by the entity, with `C.field(name)` for run-time names. @since 0.1.0 @category models */
+/** The `C("age").gt(18)` style, typed by the entity, with `C.field(name)` for run-time names. @since 0.1.0 @category models */
 export interface ColumnFn<A> {
   <K extends keyof A & string>(field: K): Expr<A[K]>
   /** A column named at run time; validated against the entity when the query compiles (`UnknownFieldError`). */

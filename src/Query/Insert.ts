@@ -17,6 +17,7 @@
  * @since 0.1.0
  */
 import { Effect, Either, type ParseResult, Pipeable, Schema, type SchemaAST } from "effect"
+import { globalValue } from "effect/GlobalValue"
 import * as EntityModel from "../Schema/EntityModel.js"
 import type { EntityRegistryService } from "../Schema/EntityRegistry.js"
 import type { ConflictNode, InsertNode } from "./Ast.js"
@@ -170,7 +171,10 @@ interface FieldCodec {
   readonly encode: (u: unknown) => Either.Either<unknown, ParseResult.ParseError>
 }
 
-const codecs = new WeakMap<EntityModel.EntityModel, ReadonlyArray<FieldCodec>>()
+const codecs = globalValue(
+  Symbol.for("effect-dal/Insert/codecs"),
+  () => new WeakMap<EntityModel.EntityModel, ReadonlyArray<FieldCodec>>()
+)
 
 /**
  * Per-field codecs of a model, made once: each value goes through its field's schema (what
@@ -237,7 +241,8 @@ const runsOf = (node: InsertNode, model: EntityModel.EntityModel): ReadonlyArray
         const encoded = encode(value)
         if (Either.isLeft(encoded)) {
           throw new QueryBuildError({
-            reason: `Row ${r} is not a valid ${model.name}: ${field.field}: ${encoded.left.message}`,
+            // A sensitive field's value may be quoted in the parse message: it is left out.
+            reason: `Row ${r} is not a valid ${model.name}: ${field.field}: ${field.sensitive ? "invalid value (sensitive, not shown)" : encoded.left.message}`,
             cause: encoded.left
           })
         }
@@ -282,7 +287,10 @@ const plan =
       const asked = Compiler.returningFields(model, node.returning)
       // PostgreSQL reports no insert id, and rows returned replace the driver's id elsewhere: return the key.
       const returning =
-        reportsId && key !== undefined && (dialect.name === "pg" || asked.length > 0) && !asked.includes(key)
+        reportsId &&
+        key !== undefined &&
+        (dialect.insertId === "returning" || asked.length > 0) &&
+        !asked.includes(key)
           ? [...asked, key]
           : asked
       const statements: Array<Mutation.Plan["statements"][number]> = []
@@ -298,7 +306,7 @@ const plan =
         const suffix = Compiler.insertSuffixParams(new Compiler.Writer(dialect, registry), spec(0, 0))
         const perStatement =
           width === 0
-            ? dialect.name === "mysql"
+            ? dialect.multiRowDefaults
               ? run.rows.length
               : 1
             : Math.floor((dialect.maxParams - suffix) / width)
@@ -311,7 +319,7 @@ const plan =
           const sql = Compiler.insert(w, spec(start, end)).sql
           statements.push({
             statement: Compiler.statement(w, sql),
-            builder: { ...node, rows: run.rows.slice(start, end) }
+            description: { _tag: "Insert", node: { ...node, rows: run.rows.slice(start, end) } }
           })
         }
       }
@@ -319,14 +327,14 @@ const plan =
         type: "INSERT",
         model,
         statements,
-        returningOnMysql: dialect.name === "mysql" && returning.length > 0,
+        returningOnServer: dialect.returning === "serverDependent" && returning.length > 0,
         lastInsertId: (outcomes) => {
           const first = outcomes[0]
           if (!reportsId || key === undefined || first === undefined || first.rowsAffected === 0)
             return undefined
           if (returning.length > 0) return toId(first.rows[0]?.[key.column])
           const id = toId(first.lastInsertId)
-          if (dialect.name !== "sqlite" || id === undefined) return id
+          if (dialect.insertId !== "driverLast" || id === undefined) return id
           // SQLite reports the last rowid of the statement; its ids are consecutive.
           return typeof id === "bigint" ? id - BigInt(first.rowsAffected - 1) : id - (first.rowsAffected - 1)
         }

@@ -3,7 +3,8 @@
  *
  * @since 0.1.0
  */
-import { Data } from "effect"
+import { SqlError as DriverSqlError } from "@effect/sql/SqlError"
+import { Data, GlobalValue } from "effect"
 import type { TxError } from "./TxError.js"
 
 export {
@@ -60,7 +61,7 @@ export class DecodeError extends Data.TaggedError("DecodeError")<{
  *
  * @since 0.1.0 @category errors
  */
-export type SqlErrorReason =
+export type DatabaseErrorReason =
   | "unique"
   | "foreign_key"
   | "not_null"
@@ -71,15 +72,37 @@ export type SqlErrorReason =
   | "syntax"
   | "other"
 
-/** The database or the driver failed the statement. @since 0.1.0 @category errors */
-export class SqlError extends Data.TaggedError("SqlError")<{
-  readonly reason: SqlErrorReason
+const unredactedCauses = GlobalValue.globalValue(
+  Symbol.for("effect-dal/QueryError/unredactedCauses"),
+  () => new WeakMap<object, unknown>()
+)
+
+/**
+ * The database or the driver failed the statement. Its own tag, distinct from @effect/sql's
+ * `SqlError`: `catchTag("DatabaseError")` matches this shape only.
+ *
+ * Driver messages can quote the values of the statement (MariaDB: `Duplicate entry 'ann@x.org' for
+ * key 'email'`), so the error renders redacted: `detail`, `message`, `cause` (an @effect/sql
+ * `SqlError` over a copy of the driver error with the quoted values replaced and its value-bearing
+ * fields left out), and so every log line, span and JSON made of it. The driver's error as it was is
+ * kept for the program in `unredactedCause`, which nothing renders.
+ *
+ * @since 0.1.0 @category errors
+ */
+export class DatabaseError extends Data.TaggedError("DatabaseError")<{
+  readonly reason: DatabaseErrorReason
+  /** The driver's message, quoted values redacted. */
   readonly detail: string
   readonly sql?: string
   readonly cause: unknown
 }> {
   override get message() {
-    return `SQL error (${this.reason}): ${this.detail}`
+    return `Database error (${this.reason}): ${this.detail}`
+  }
+
+  /** What the driver failed with, unredacted (for the program's own handling; never logged by the library). */
+  get unredactedCause(): unknown {
+    return unredactedCauses.has(this) ? unredactedCauses.get(this) : this.cause
   }
 }
 
@@ -112,9 +135,9 @@ export class QueryTimeoutError extends Data.TaggedError("QueryTimeoutError")<{
  *
  * @since 0.1.0 @category errors
  */
-export type QueryError = SqlError | QueryBuildError | UnsafeDmlError | QueryTimeoutError | TxError
+export type QueryError = DatabaseError | QueryBuildError | UnsafeDmlError | QueryTimeoutError | TxError
 
-const mysqlReasons: Record<number, SqlErrorReason> = {
+const mysqlReasons: Record<number, DatabaseErrorReason> = {
   1062: "unique",
   1451: "foreign_key",
   1452: "foreign_key",
@@ -134,7 +157,7 @@ const mysqlReasons: Record<number, SqlErrorReason> = {
   1045: "connection"
 }
 
-const pgReason = (code: string): SqlErrorReason | undefined => {
+const pgReason = (code: string): DatabaseErrorReason | undefined => {
   switch (code) {
     case "23505":
       return "unique"
@@ -158,13 +181,14 @@ const pgReason = (code: string): SqlErrorReason | undefined => {
   return code.startsWith("08") ? "connection" : undefined
 }
 
-const sqliteReason = (code: string, message: string): SqlErrorReason | undefined => {
+const sqliteReason = (code: string, message: string): DatabaseErrorReason | undefined => {
   if (code === "SQLITE_CONSTRAINT_UNIQUE" || code === "SQLITE_CONSTRAINT_PRIMARYKEY") return "unique"
   if (code === "SQLITE_CONSTRAINT_FOREIGNKEY") return "foreign_key"
   if (code === "SQLITE_CONSTRAINT_NOTNULL") return "not_null"
   if (code === "SQLITE_BUSY_SNAPSHOT") return "serialization"
   if (code.startsWith("SQLITE_BUSY") || code.startsWith("SQLITE_LOCKED")) return "lock_timeout"
-  if (code === "SQLITE_ERROR" && message.includes("syntax error")) return "syntax"
+  if (code === "SQLITE_ERROR" && (message.includes("syntax error") || message.includes("incomplete input")))
+    return "syntax"
   return code.startsWith("SQLITE_CANTOPEN") ? "connection" : undefined
 }
 
@@ -198,7 +222,7 @@ const driverError = (error: unknown): unknown => {
  *
  * @since 0.1.0 @category classification
  */
-export const classify = (error: unknown): SqlErrorReason => {
+export const classify = (error: unknown): DatabaseErrorReason => {
   const driver = driverError(error)
   const errno = field(driver, "errno")
   const code = field(driver, "code")
@@ -216,17 +240,68 @@ export const classify = (error: unknown): SqlErrorReason => {
     : "other"
 }
 
+/** Words after which a quoted run names a schema object, not a value. */
+const namesObject =
+  /(?:key|column|table|relation|constraint|index|database|schema|function|procedure|sequence|trigger|view|field|role|user|type|extension|savepoint|cursor|statement|operator|collation)\s*$/i
+
 /**
- * Wraps anything the driver failed with into our `SqlError`, classified.
+ * A driver message with every quoted value replaced by `<redacted>`; quoted names of schema objects
+ * (`for key 'email'`, `constraint "users_email_key"`) are kept.
+ *
+ * @since 0.1.0 @category redaction
+ */
+export const redactMessage = (message: string): string =>
+  message.replace(/'(?:[^'\\]|\\.|'')*'|"(?:[^"\\]|\\.|"")*"/g, (quoted, offset: number) =>
+    namesObject.test(message.slice(Math.max(0, offset - 40), offset))
+      ? quoted
+      : `${quoted[0]}<redacted>${quoted[0]}`
+  )
+
+/** Fields of driver errors that carry no values of the statement. */
+const safeFields = ["code", "errno", "sqlState", "severity", "routine", "fatal"] as const
+
+const redactedDriver = (driver: unknown): Error => {
+  const copy = new Error(redactMessage(String(field(driver, "message") ?? driver)))
+  copy.name = typeof field(driver, "name") === "string" ? (field(driver, "name") as string) : "Error"
+  for (const key of safeFields) {
+    const value = field(driver, key)
+    if (value !== undefined) Object.assign(copy, { [key]: value })
+  }
+  return copy
+}
+
+/** One of this library's own errors (a tagged error), which a driver wrapper may carry as its cause. */
+const isLibraryError = (u: unknown): boolean =>
+  u instanceof Error && "_tag" in u && typeof u._tag === "string" && !(u instanceof DriverSqlError)
+
+/**
+ * Wraps anything the driver failed with into a `DatabaseError`, classified and redacted. When the
+ * failure is one of this library's errors carried through @effect/sql (a `TxError` refusing a
+ * statement after the transaction ended), that error is the direct cause.
  *
  * @since 0.1.0 @category constructors
  */
-export const fromDriver = (error: unknown, sql?: string): SqlError => {
+export const fromDriver = (error: unknown, sql?: string): DatabaseError => {
+  const inner = field(error, "cause")
+  if (error instanceof DriverSqlError && isLibraryError(inner)) {
+    const detail = redactMessage(String(field(inner, "message")))
+    return new DatabaseError(
+      sql === undefined
+        ? { reason: classify(error), detail, cause: inner }
+        : { reason: classify(error), detail, sql, cause: inner }
+    )
+  }
   const driver = driverError(error)
-  const detail = String(field(driver, "message") ?? field(error, "message") ?? error)
-  return new SqlError(
+  const detail = redactMessage(String(field(driver, "message") ?? field(error, "message") ?? error))
+  const cause =
+    error instanceof DriverSqlError
+      ? new DriverSqlError({ message: error.message, cause: redactedDriver(driver) })
+      : redactedDriver(driver)
+  const wrapped = new DatabaseError(
     sql === undefined
-      ? { reason: classify(error), detail, cause: error }
-      : { reason: classify(error), detail, sql, cause: error }
+      ? { reason: classify(error), detail, cause }
+      : { reason: classify(error), detail, sql, cause }
   )
+  unredactedCauses.set(wrapped, error)
+  return wrapped
 }

@@ -17,12 +17,14 @@
 import { Effect, Either, ParseResult, Pipeable, Schema } from "effect"
 import type { EntityModel } from "../Schema/EntityModel.js"
 import type { EntityRegistryService } from "../Schema/EntityRegistry.js"
+import * as Batch from "./Batch.js"
 import * as Compiler from "./Compiler.js"
+import { describeRaw, type RawText, splitStatements, withoutLiterals } from "./Description.js"
 import type { Dialect } from "./Dialect.js"
 import type { ExecResult } from "./ExecResult.js"
 import { Executor, type ExecutorService, type QueryResult, type Row } from "./Executor.js"
 import * as Mutation from "./internal/mutation.js"
-import { DecodeError, NoRowsError, type QueryError } from "./QueryError.js"
+import { DecodeError, NoRowsError, QueryBuildError, type QueryError } from "./QueryError.js"
 
 /** What running raw SQL can fail with. @since 0.1.0 @category errors */
 export type RawError = QueryError | Compiler.CompileError
@@ -72,7 +74,11 @@ const foldIdentifiers = (
   return { strings: outStrings, args: outArgs }
 }
 
-const text = (source: RawSource): string => (source._tag === "Query" ? source.sql : source.strings.join("?"))
+/** Whether SQL text names `table` (as a word, quoted or not); a string literal naming it counts too. */
+const mentions = (sql: string, table: string): boolean =>
+  new RegExp(`(^|[^A-Za-z0-9_$])${table.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}($|[^A-Za-z0-9_$])`, "i").test(
+    sql
+  )
 
 /**
  * Raw SQL whose rows decode to `A`.
@@ -104,12 +110,47 @@ export class RawBuilder<A> implements Pipeable.Pipeable {
     dialect: Dialect,
     registry: EntityRegistryService = Mutation.defaultRegistry
   ): Either.Either<Compiler.Compiled, Compiler.CompileError> {
+    return Either.map(this.prepare(dialect, registry), (p) => p.statement)
+  }
+
+  /**
+   * The statement and what it does, decided once: its text is read by a lexer that skips comments
+   * and strings. Text holding several statements is refused (multi-statement execution is off), and
+   * parameters bound by text that names an entity with a sensitive field are marked sensitive.
+   */
+  private prepare(
+    dialect: Dialect,
+    registry: EntityRegistryService
+  ): Either.Either<
+    { readonly statement: Compiler.Compiled; readonly description: RawText },
+    Compiler.CompileError
+  > {
     return Compiler.run(() => {
       const w = new Compiler.Writer(dialect, registry)
       const source = this.source
-      if (source._tag === "Query") return Compiler.statement(w, Compiler.raw(w, source.sql, source.args))
-      const { strings, args } = foldIdentifiers(dialect, source.strings, source.args)
-      return Compiler.statement(w, Compiler.template(w, strings, args))
+      let sql: string
+      if (source._tag === "Query") {
+        sql = Compiler.raw(w, source.sql, source.args)
+      } else {
+        const { strings, args } = foldIdentifiers(dialect, source.strings, source.args)
+        sql = Compiler.template(w, strings, args)
+      }
+      const description = describeRaw(sql, dialect)
+      if (description.statements > 1) {
+        throw new QueryBuildError({
+          reason: `Raw SQL holds ${description.statements} statements; multi-statement execution is off: run each in its own call, or use Raw.script`
+        })
+      }
+      if (this.schema !== undefined) {
+        const model = registry.get(this.schema)
+        if (Either.isRight(model) && model.right.fields.some((f) => f.sensitive)) w.sensitive = true
+      }
+      for (const table of registry.sensitiveTables()) {
+        if (mentions(sql, table)) w.sensitive = true
+      }
+      const statement = Compiler.statement(w, sql)
+      const display = w.sensitive ? withoutLiterals(sql, dialect) : sql
+      return { statement: display === sql ? statement : { ...statement, display }, description }
     })
   }
 
@@ -128,7 +169,7 @@ export class RawBuilder<A> implements Pipeable.Pipeable {
     Executor
   > {
     return Effect.flatMap(Executor, (ex) =>
-      Effect.flatMap(this.compile(ex.session.dialect, ex.session.registry), (statement) => {
+      Effect.flatMap(this.prepare(ex.session.dialect, ex.session.registry), ({ statement, description }) => {
         const model = this.model(ex)
         return Effect.map(
           ex.execute({
@@ -136,7 +177,7 @@ export class RawBuilder<A> implements Pipeable.Pipeable {
             model,
             table: model?.table ?? "",
             statement,
-            builder: text(this.source),
+            description,
             expects,
             session: ex.session
           }),
@@ -264,3 +305,27 @@ export function sql(
   return (strings, ...values) =>
     new RawBuilder({ _tag: "Template", strings: [...strings], args: values }, first, decode)
 }
+
+/**
+ * Several statements of raw SQL, asked for explicitly (a migration, a seed): the text is split at
+ * top-level semicolons by the lexer (not those in strings or comments) and each statement runs on its
+ * own through the Executor, so every middleware sees every statement, in the fiber's transaction or
+ * in one of its own (all or nothing where the database allows: MySQL/MariaDB commit implicitly
+ * around DDL). It takes no values: bind them with one `Raw.query` per statement. Nothing ever sends
+ * several statements to the database in one call. Returns the statements' counts in order.
+ *
+ * @example
+ * const migrate = Raw.script("CREATE TABLE a (id INT); CREATE TABLE b (id INT)")
+ * @since 0.1.0 @category constructors
+ */
+export const script = (text: string): Effect.Effect<ReadonlyArray<ExecResult>, RawError, Executor> =>
+  Effect.flatMap(Executor, (ex) =>
+    Effect.flatMap(
+      Compiler.run(() => splitStatements(text, ex.session.dialect)),
+      (statements) =>
+        Batch.atomically(
+          ex.session,
+          Effect.forEach(statements, (statement) => query(statement).exec())
+        )
+    )
+  )

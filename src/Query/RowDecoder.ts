@@ -6,6 +6,7 @@
  * @since 0.1.0
  */
 import { Either, ParseResult, Schema, SchemaAST } from "effect"
+import { globalValue } from "effect/GlobalValue"
 import type { EntityModel, EntitySchema } from "../Schema/EntityModel.js"
 import type { Row } from "./Executor.js"
 import { DecodeError } from "./QueryError.js"
@@ -21,14 +22,18 @@ export interface RowDecoder<A> {
 const decodeError = (
   table: string,
   error: ParseResult.ParseError,
-  columnOf: (key: string) => string
+  columnOf: (key: string) => string,
+  isSensitive: (key: string) => boolean = () => false
 ): DecodeError => {
   const issue = ParseResult.ArrayFormatter.formatErrorSync(error)[0]
   const key = issue?.path[0]
   return new DecodeError({
     table,
     column: key === undefined ? "<row>" : columnOf(String(key)),
-    detail: issue?.message ?? error.message,
+    detail:
+      key !== undefined && isSensitive(String(key))
+        ? "invalid value of a sensitive field (not shown)"
+        : (issue?.message ?? error.message),
     cause: error
   })
 }
@@ -69,7 +74,12 @@ export const entity = <A>(decode?: Decode<A>, fields?: ReadonlyArray<string>): R
       return Either.right(input)
     }
     const fail = (e: ParseResult.ParseError) =>
-      decodeError(model.table, e, (key) => model.byField.get(key)?.column ?? key)
+      decodeError(
+        model.table,
+        e,
+        (key) => model.byField.get(key)?.column ?? key,
+        (key) => model.byField.get(key)?.sensitive === true
+      )
     if (trusted === undefined) return decodeAll(rows, toInput, full, fail)
     const out: Array<A> = new Array(rows.length)
     for (let i = 0; i < rows.length; i++) {
@@ -102,7 +112,10 @@ interface Plan {
   readonly trusted: Trusted | undefined
 }
 
-const plans = new WeakMap<EntityModel, { whole?: Plan; readonly picks: Map<string, Plan> }>()
+const plans = globalValue(
+  Symbol.for("effect-dal/RowDecoder/plans"),
+  () => new WeakMap<EntityModel, { whole?: Plan; readonly picks: Map<string, Plan> }>()
+)
 
 /**
  * The fields read and the fast path, made once per model (whole entity) or per model and field list
@@ -134,8 +147,14 @@ const classConstructor = (
 ): (new (props: Record<string, unknown>, disableValidation: boolean) => unknown) | undefined | null => {
   const ast = schema.ast
   if (SchemaAST.isTypeLiteral(ast)) return undefined
+  // A class over a plain struct only: a class over a filtered struct (a class-level filter) has a
+  // Refinement there, which constructing without validation would skip.
   const isClass =
-    typeof schema === "function" && SchemaAST.isTransformation(ast) && SchemaAST.isDeclaration(ast.to)
+    typeof schema === "function" &&
+    SchemaAST.isTransformation(ast) &&
+    SchemaAST.isTypeLiteral(ast.from) &&
+    SchemaAST.isDeclaration(ast.to) &&
+    ast.to.typeParameters.every(SchemaAST.isTypeLiteral)
   // Anything else (refinements, transformations of the whole entity) needs the full decoder.
   return isClass
     ? (schema as unknown as new (

@@ -48,12 +48,49 @@ export type Term<A> = (keyof A & string) | Expr<unknown>
 const termNode = (source: string | undefined, term: string | Expr<unknown>): ExprNode =>
   typeof term === "string" ? { _tag: "Column", source, field: term } : term.node
 
-const isNumericAggregate = (node: ExprNode): boolean => {
-  if (node._tag === "Aggregate") return node.fn === "COUNT" || node.fn === "SUM" || node.fn === "AVG"
-  // A scalar subquery of one COUNT/SUM/AVG is read as a number too.
-  const only = node._tag === "Subquery" ? node.query.selection : undefined
-  return only?.length === 1 && only[0] !== undefined && isNumericAggregate(only[0].expr)
+/** The derived table a column of `scope` reads from, when it reads one. */
+const derivedOf = (scope: SelectNode, source: string | undefined): DerivedSource | undefined => {
+  const sources = [scope.from, ...(scope.joins ?? []).map((j) => j.source)]
+  const found =
+    source === undefined ? scope.from : sources.find((s) => s._tag === "Derived" && s.alias === source)
+  return found?._tag === "Derived" ? found : undefined
 }
+
+/**
+ * Whether an expression yields what drivers return as DECIMAL/BIGINT text or bigint (COUNT, SUM, AVG),
+ * followed through arithmetic, MIN/MAX, scalar subqueries and the columns of derived tables at any
+ * depth: such a value is read as a number (exactly, or `DecodeError`).
+ */
+const isNumeric = (node: ExprNode, scope: SelectNode): boolean => {
+  switch (node._tag) {
+    case "Aggregate":
+      if (node.fn === "COUNT" || node.fn === "SUM" || node.fn === "AVG") return true
+      return node.operand !== undefined && isNumeric(node.operand, scope)
+    case "Binary":
+      return isArithmetic(node.op) && (isNumeric(node.left, scope) || isNumeric(node.right, scope))
+    case "Subquery": {
+      const only = node.query.selection
+      return only?.length === 1 && only[0] !== undefined && isNumeric(only[0].expr, node.query)
+    }
+    case "Column": {
+      const derived = derivedOf(scope, node.source)
+      const inner = derived?.select
+      const selected = inner?.selection?.find(
+        (s) =>
+          s.alias === node.field ||
+          (s.alias === undefined && s.expr._tag === "Column" && s.expr.field === node.field)
+      )
+      if (inner === undefined) return false
+      // A derived table that selects everything of its own source passes that source's columns on.
+      if (inner.selection === undefined) return isNumeric({ ...node, source: undefined }, inner)
+      return selected !== undefined && isNumeric(selected.expr, inner)
+    }
+    default:
+      return false
+  }
+}
+
+const isArithmetic = (op: string) => op === "+" || op === "-" || op === "*" || op === "/"
 
 /** The row shape of entity rows of `from` (a derived table keeps the shape of its own SELECT). */
 /**
@@ -189,7 +226,12 @@ export class SelectBuilder<A, Out> implements Pipeable.Pipeable, Subquery<Out[ke
     const decode: RowDecoder.Decode<Pick<A, K>> = Schema.decodeUnknownEither(picked)
     return new SelectBuilder<A, Pick<A, K>>(
       { ...this.node, selection },
-      shape.keyed === "column" ? RowDecoder.entity(decode, fields) : RowDecoder.projection(decode, new Set()),
+      shape.keyed === "column"
+        ? RowDecoder.entity(decode, fields)
+        : RowDecoder.projection(
+            decode,
+            new Set(fields.filter((f) => isNumeric({ _tag: "Column", source, field: f }, this.node)))
+          ),
       { keyed: shape.keyed, schema: picked }
     )
   }
@@ -204,7 +246,7 @@ export class SelectBuilder<A, Out> implements Pipeable.Pipeable, Subquery<Out[ke
   ): SelectBuilder<A, O> {
     const exprs = typeof selection === "function" ? selection(this.cols) : selection
     const entries = Object.entries(exprs)
-    const numeric = new Set(entries.filter(([, e]) => isNumericAggregate(e.node)).map(([alias]) => alias))
+    const numeric = new Set(entries.filter(([, e]) => isNumeric(e.node, this.node)).map(([alias]) => alias))
     return new SelectBuilder<A, O>(
       { ...this.node, selection: entries.map(([alias, e]) => ({ expr: e.node, alias })) },
       RowDecoder.projection(Schema.decodeUnknownEither(schema), numeric),
@@ -351,7 +393,7 @@ export class SelectBuilder<A, Out> implements Pipeable.Pipeable, Subquery<Out[ke
           model,
           table: model.table,
           statement,
-          builder: this.node,
+          description: { _tag: "Select", node: this.node },
           expects: "rows",
           session: ex.session
         }

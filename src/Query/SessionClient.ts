@@ -18,7 +18,7 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import type * as SqlConnection from "@effect/sql/SqlConnection"
 import { SqlError as DriverError } from "@effect/sql/SqlError"
 import * as Statement from "@effect/sql/Statement"
-import { Chunk, Context, Effect, Either, Layer, Option, Stream } from "effect"
+import { Chunk, Context, Effect, Either, Layer, Option, type Scope, Stream } from "effect"
 import type { DialectName } from "./Dialect.js"
 import { Executor } from "./Executor.js"
 import * as Engine from "./internal/transaction.js"
@@ -132,6 +132,15 @@ export const make = (session: Session.Session): SqlClient.SqlClient => {
       })
     )
   )
+  // Inside a transaction, reserving is the transaction's connection: another one from the pool would
+  // not see its writes, and would wait forever on a pool of one (SQLite's one connection included).
+  const reserve: Effect.Effect<SqlConnection.Connection, DriverError, Scope.Scope> = Effect.withFiberRuntime(
+    (fiber) =>
+      Option.match(fiber.getFiberRef(session.transaction), {
+        onNone: () => session.sql.reserve,
+        onSome: (state) => Effect.succeed(state.connection)
+      })
+  )
   const statement = Statement.make(
     acquirer,
     compilerOf(session),
@@ -145,7 +154,7 @@ export const make = (session: Session.Session): SqlClient.SqlClient => {
   const client = Object.assign(statement, {
     [SqlClient.TypeId]: SqlClient.TypeId,
     withoutTransforms: () => client,
-    reserve: session.sql.reserve,
+    reserve,
     withTransaction: withTransaction(session),
     reactive: session.sql.reactive,
     reactiveMailbox: session.sql.reactiveMailbox

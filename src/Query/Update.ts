@@ -103,8 +103,8 @@ const plan =
       ({ statement, model }): Mutation.Plan => ({
         type: "UPDATE",
         model,
-        statements: [{ statement, builder: node }],
-        returningOnMysql: false,
+        statements: [{ statement, description: { _tag: "Update", node } }],
+        returningOnServer: false,
         lastInsertId: () => undefined
       })
     )

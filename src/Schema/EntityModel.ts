@@ -152,7 +152,22 @@ const isOptionalField = (field: Schema.Struct.Field): boolean => {
 const plainType = /^[A-Za-z][A-Za-z0-9_]*( [A-Za-z][A-Za-z0-9_]*)*( ?\( ?\d+ ?(, ?\d+ ?)?\))?$/
 
 /** Text that could end a statement or hide the rest of one. */
-const unsafeExpression = /;|--|\/\*|\*\//
+const unsafeExpression = /;|--|\/\*|\*\/|\\/
+
+/**
+ * Whether an expression stays inside the parentheses it is written in: every quote closed, and its
+ * parentheses (outside quotes) balanced, so `1), other INT` cannot add a column.
+ */
+const contained = (sql: string): boolean => {
+  const unquoted = sql.replace(/'(?:[^']|'')*'|"(?:[^"]|"")*"|`(?:[^`]|``)*`/g, "")
+  if (/['"`]/.test(unquoted)) return false
+  let depth = 0
+  for (const c of unquoted) {
+    if (c === "(") depth++
+    else if (c === ")" && --depth < 0) return false
+  }
+  return depth === 0
+}
 
 const isReference = (u: unknown): u is Entity.ReferenceSpec =>
   typeof u === "object" && u !== null && "entity" in u && typeof u.entity === "function"
@@ -173,8 +188,11 @@ const fieldDdl = (annotations: SchemaAST.Annotations): FieldDdl | string => {
   if (def?._tag === "Literal" && typeof def.value === "number" && !Number.isFinite(def.value)) {
     return `default ${def.value} has no SQL literal`
   }
-  if (def?._tag === "Expression" && (unsafeExpression.test(def.sql) || def.sql.trim() === "")) {
-    return `default expression "${def.sql}" is empty or holds a statement separator or a comment`
+  if (
+    def?._tag === "Expression" &&
+    (unsafeExpression.test(def.sql) || !contained(def.sql) || def.sql.trim() === "")
+  ) {
+    return `default expression "${def.sql}" is empty, unbalanced, or holds a statement separator, a comment or a backslash`
   }
   const references = annotations[Entity.ReferencesId]
   if (references !== undefined && !isReference(references)) return "malformed references annotation"
@@ -252,6 +270,17 @@ export const make = <A, I>(
     const ddl = fieldDdl(annotations)
     if (typeof ddl === "string")
       return Either.left(new InvalidEntityError({ entity: name, field, reason: ddl }))
+    const literal = ddl.default?._tag === "Literal" ? ddl.default.value : null
+    // A literal default is stored as is: it must be a value the column holds (the field's encoded form).
+    if (literal !== null && !Schema.is(Schema.make(SchemaAST.encodedAST(fieldType(def))))(literal)) {
+      return Either.left(
+        new InvalidEntityError({
+          entity: name,
+          field,
+          reason: `default ${String(literal)} is not a value of the field`
+        })
+      )
+    }
     const annotatedColumn = annotations[Entity.ColumnId]
     const column =
       overrides.columns?.[field] ?? (typeof annotatedColumn === "string" ? annotatedColumn : snakeCase(field))

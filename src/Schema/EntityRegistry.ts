@@ -1,6 +1,6 @@
 /**
- * The per-database cache of entity models. A database layer owns one registry (the isolation unit,
- * as in the notes): the same schema may map to other table or column names in another database.
+ * The per-database cache of entity models. A database layer owns one registry (a database is the
+ * isolation unit): the same schema may map to other table or column names in another database.
  *
  * @since 0.1.0
  */
@@ -19,6 +19,8 @@ export interface EntityRegistryService {
     schema: Schema.Schema<A, I, never>,
     overrides: EntityModel.Overrides
   ) => Either.Either<EntityModel.EntityModel<A>, InvalidEntityError>
+  /** The tables of the models derived so far that have a sensitive field (what raw SQL naming them may bind). */
+  readonly sensitiveTables: () => ReadonlySet<string>
 }
 
 /** @since 0.1.0 @category tags */
@@ -34,16 +36,18 @@ export class EntityRegistry extends Context.Tag("effect-dal/EntityRegistry")<
  */
 export const make = (): EntityRegistryService => {
   const models = new WeakMap<object, unknown>()
+  const sensitive = new Set<string>()
   const override = <A, I>(schema: Schema.Schema<A, I, never>, overrides: EntityModel.Overrides) =>
     Either.map(EntityModel.make(schema, overrides), (model) => {
       models.set(schema, model)
+      if (model.fields.some((f) => f.sensitive)) sensitive.add(model.table)
       return model
     })
   const get = <A, I>(schema: Schema.Schema<A, I, never>) => {
     const cached = models.get(schema) as EntityModel.EntityModel<A> | undefined
     return cached === undefined ? override(schema, {}) : Either.right(cached)
   }
-  return { get, override }
+  return { get, override, sensitiveTables: () => sensitive }
 }
 
 /** @since 0.1.0 @category layers */

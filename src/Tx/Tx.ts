@@ -32,7 +32,7 @@ import { dual } from "effect/Function"
 import type * as Dialect from "../Query/Dialect.js"
 import { Executor } from "../Query/Executor.js"
 import * as Frame from "../Query/internal/transaction.js"
-import { classify, SqlError } from "../Query/QueryError.js"
+import { classify, DatabaseError } from "../Query/QueryError.js"
 import type * as Session from "../Query/Session.js"
 import { TxError } from "../Query/TxError.js"
 
@@ -369,7 +369,7 @@ const retryableReasons: ReadonlySet<string> = new Set(["deadlock", "lock_timeout
  * @category predicates
  */
 export const isRetryable = (error: unknown): boolean => {
-  if (error instanceof SqlError) return retryableReasons.has(error.reason)
+  if (error instanceof DatabaseError) return retryableReasons.has(error.reason)
   if (error instanceof DriverError) return retryableReasons.has(classify(error))
   if (error instanceof TxError) {
     return (error.reason === "commit" || error.reason === "rollback") && isRetryable(error.cause)

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, rmSync } from "node:fs"
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
@@ -64,6 +64,19 @@ describe("DeadLetter.makeFile", () => {
       const letters = yield* DeadLetter.makeFile(join(dir, "missing", "dir", "letters.sqlite"))
       const error = yield* Effect.flip(letters.put([letter("users", "u")]))
       assert.strictEqual(error.reason, "storage")
+    })
+  )
+
+  it.scoped("a corrupted file: put and list are storage errors, and the file is left as it was", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const file = join(dir, "letters.sqlite")
+      const garbage = "this is not a SQLite database\n".repeat(200)
+      writeFileSync(file, garbage)
+      const letters = yield* DeadLetter.makeFile(file)
+      assert.strictEqual((yield* Effect.flip(letters.put([letter("users", "u")]))).reason, "storage")
+      assert.strictEqual((yield* Effect.flip(letters.list("users"))).reason, "storage")
+      assert.strictEqual(readFileSync(file, "utf8"), garbage)
     })
   )
 })

@@ -197,6 +197,25 @@ describe("WriteBack", () => {
     })
   )
 
+  it.scoped("incrBy on a dirty counter the cache lost counts from the dirty value", () =>
+    Effect.gen(function* () {
+      const base = yield* Cache.makeTest
+      const { rows, store } = yield* memoryStore()
+      const { cache, control } = yield* WriteBack.make(base, { store })
+      yield* cache.set("n", 5)
+      yield* base.delete("n")
+      assert.strictEqual(yield* cache.incrBy("n", 1), 6)
+      // Concurrent increments: none lost, and the dirty value is the last one.
+      yield* Effect.forEach(Array.from({ length: 20 }), () => cache.incrBy("n", 1), {
+        concurrency: "unbounded",
+        discard: true
+      })
+      assert.deepStrictEqual(yield* control.pending("n"), Option.some({ op: "write", value: 26 }))
+      yield* control.flush
+      assert.strictEqual(rows.get("n"), 26)
+    })
+  )
+
   it.scoped("under a read-through path, loaded values are cached clean and never over a dirty one", () =>
     Effect.gen(function* () {
       const base = yield* Cache.makeTest
@@ -255,6 +274,62 @@ describe("WriteBack", () => {
       yield* cache.set("late", 1)
       assert.strictEqual(rows.get("late"), 1)
     })
+  )
+
+  it.effect("writes made while close is writing land too, and a second close succeeds", () =>
+    Effect.gen(function* () {
+      const base = yield* Cache.makeTest
+      const { rows, store } = yield* memoryStore()
+      const entered = yield* Deferred.make<void>()
+      const go = yield* Deferred.make<void>()
+      const gated: WriteThrough.Store<unknown, StoreError> = {
+        write: (entries) =>
+          Effect.zipRight(
+            Effect.zipRight(Deferred.succeed(entered, undefined), Deferred.await(go)),
+            store.write(entries)
+          ),
+        delete: store.delete
+      }
+      const scope = yield* Scope.make()
+      const { cache, control } = yield* Scope.extend(WriteBack.make(base, { store: gated }), scope)
+      yield* cache.set("before", 1)
+      const closing = yield* Effect.fork(control.close())
+      yield* Deferred.await(entered)
+      // close is inside the store's write: these land too.
+      const during = yield* Effect.fork(
+        Effect.all([cache.set("during", 2), cache.incrBy("count", 3)], { discard: true })
+      )
+      yield* Deferred.succeed(go, undefined)
+      yield* Fiber.join(closing)
+      yield* Fiber.join(during)
+      yield* control.close()
+      yield* Scope.close(scope, Exit.void)
+      assert.deepStrictEqual(Object.fromEntries(rows), { before: 1, during: 2, count: 3 })
+    })
+  )
+
+  it.effect(
+    "after close every kind of write goes straight to the store: set, delete, loadOrStore, incrBy",
+    () =>
+      Effect.gen(function* () {
+        const base = yield* Cache.makeTest
+        const { rows, store } = yield* memoryStore()
+        const scope = yield* Scope.make()
+        const { cache, control } = yield* Scope.extend(WriteBack.make(base, { store }), scope)
+        yield* cache.set("gone", 1)
+        yield* control.close()
+        yield* cache.set("s", 1)
+        yield* cache.loadOrStore("l", 2)
+        yield* cache.incrBy("n", 3)
+        yield* cache.delete("gone")
+        assert.deepStrictEqual(Object.fromEntries(rows), { s: 1, l: 2, n: 3 })
+        assert.strictEqual(yield* control.dirty, 0)
+        // A second close has nothing left to write and succeeds.
+        const again = yield* control.close()
+        assert.deepStrictEqual(again.failed, [])
+        yield* Scope.close(scope, Exit.void)
+        assert.deepStrictEqual(Object.fromEntries(rows), { s: 1, l: 2, n: 3 })
+      })
   )
 
   it.scoped(
@@ -620,6 +695,50 @@ describe("WriteBack: deadlines, dead letters and close", () => {
         assert.isTrue(Option.isSome(defect) && defect.value instanceof WriteBack.WriteBackError)
       }
     }).pipe(Logger.withMinimumLogLevel(LogLevel.None))
+  )
+
+  it.scoped(
+    "a value written while the flush writes the older one stays dirty and findable by pendingBy",
+    () =>
+      Effect.gen(function* () {
+        const { rows, store } = yield* memoryStore()
+        const entered = yield* Deferred.make<void>()
+        const go = yield* Deferred.make<void>()
+        const gated: WriteThrough.Store<unknown, StoreError> = {
+          write: (entries) =>
+            Effect.zipRight(
+              Effect.zipRight(Deferred.succeed(entered, undefined), Deferred.await(go)),
+              store.write(entries)
+            ),
+          delete: store.delete
+        }
+        const { control, cache } = yield* WriteBack.make(yield* Cache.makeTest, {
+          store: gated,
+          tick: "1 hour",
+          replay: false,
+          indexes: { email: (v: unknown) => (v as { readonly email: string }).email }
+        })
+        yield* cache.set("1", { email: "a@x" })
+        const flushing = yield* Effect.fork(control.flush)
+        yield* Deferred.await(entered)
+        yield* Effect.all([cache.set("1", { email: "b@x" }), cache.set("2", { email: "c@x" })], {
+          concurrency: "unbounded",
+          discard: true
+        })
+        yield* Deferred.succeed(go, undefined)
+        yield* Fiber.join(flushing)
+        assert.deepStrictEqual(rows.get("1"), { email: "a@x" })
+        assert.deepStrictEqual(yield* control.pendingBy("email", "a@x"), [])
+        assert.deepStrictEqual(yield* control.pendingBy("email", "b@x"), [
+          { key: "1", value: { email: "b@x" } }
+        ])
+        assert.deepStrictEqual(yield* control.pendingBy("email", "c@x"), [
+          { key: "2", value: { email: "c@x" } }
+        ])
+        yield* control.flush
+        assert.deepStrictEqual(Object.fromEntries(rows), { "1": { email: "b@x" }, "2": { email: "c@x" } })
+        assert.strictEqual(yield* control.dirty, 0)
+      })
   )
 
   it.scoped("pendingBy finds dirty values by a secondary key, and follows them as they change and land", () =>

@@ -211,8 +211,8 @@ for (const db of testDatabases()) {
             const before = yield* rows()
             // "Ann" is user 1's: MySQL's ON DUPLICATE KEY UPDATE would have updated user 1 and dropped user 3.
             const error = yield* Effect.flip(wt.set("3", new User({ id: 3, name: "Ann", age: 5 })))
-            assert.strictEqual(error._tag, "SqlError")
-            assert.strictEqual(error._tag === "SqlError" ? error.reason : "", "unique")
+            assert.strictEqual(error._tag, "DatabaseError")
+            assert.strictEqual(error._tag === "DatabaseError" ? error.reason : "", "unique")
             assert.deepStrictEqual(yield* rows(), before)
             assert.isTrue(Option.isNone(yield* wt.get("3")))
             yield* WriteThrough.entityStore(User).write([

@@ -61,7 +61,7 @@ describe("Database.layerConfig", () => {
         Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["DATABASE_URL", "sqlite::memory:"]])))
       )
       // The table does not exist in the fresh in-memory database: the query reached SQLite.
-      expect(yield* fromEnv).toMatchObject({ _tag: "SqlError", detail: "no such table: one" })
+      expect(yield* fromEnv).toMatchObject({ _tag: "DatabaseError", detail: "no such table: one" })
       const fallback = Effect.provide(
         Effect.flip(Select.from(One).getMulti()),
         Database.layerConfig({ fallback: "sqlite::memory:" })
@@ -78,7 +78,7 @@ describe("Database.layerConfig", () => {
     Effect.gen(function* () {
       const renamed = Database.layer({ url: "sqlite::memory:", overrides: [[One, { table: "uno" }]] })
       const error = yield* Effect.flip(Effect.provide(Select.from(One).getMulti(), renamed))
-      expect(error).toMatchObject({ _tag: "SqlError", detail: "no such table: uno" })
+      expect(error).toMatchObject({ _tag: "DatabaseError", detail: "no such table: uno" })
       const NoKey = Schema.Struct({ name: Schema.String }).annotations({ identifier: "NoKey" })
       const invalid = Database.layer({ url: "sqlite::memory:", overrides: [[NoKey, { table: "x" }]] })
       expect(yield* Effect.flip(Effect.provide(Select.from(One).getMulti(), invalid))).toMatchObject({
@@ -103,7 +103,7 @@ describe("Database.layerConfig", () => {
       Effect.gen(function* () {
         const sqlite = Database.layer({ url: "sqlite::memory:", drivers: [SqliteDriver.driver] })
         expect(yield* Effect.flip(Effect.provide(Select.from(One).getMulti(), sqlite))).toMatchObject({
-          _tag: "SqlError",
+          _tag: "DatabaseError",
           detail: "no such table: one"
         })
         const mysql = Database.layer({ url: "mysql://nowhere.invalid/x", drivers: [SqliteDriver.driver] })
@@ -113,7 +113,7 @@ describe("Database.layerConfig", () => {
       })
   )
 
-  it.effect("a SQLite file's missing directory is created; one that cannot be is a SqlError", () =>
+  it.effect("a SQLite file's missing directory is created; one that cannot be is a DatabaseError", () =>
     Effect.gen(function* () {
       const dir = yield* Effect.sync(() => mkdtempSync(join(tmpdir(), "effect-dal-db-")))
       const nested = Database.layer({ url: `sqlite:${join(dir, "a", "b", "app.db")}` })
@@ -124,7 +124,7 @@ describe("Database.layerConfig", () => {
       yield* Effect.sync(() => writeFileSync(join(dir, "file"), ""))
       const blocked = Database.layer({ url: `sqlite:${join(dir, "file", "app.db")}` })
       expect(yield* Effect.flip(Effect.provide(Select.from(One).getMulti(), blocked))).toMatchObject({
-        _tag: "SqlError"
+        _tag: "DatabaseError"
       })
       yield* Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
     })

@@ -4,7 +4,7 @@
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, layer } from "@effect/vitest"
-import { Chunk, Effect, Either, Layer, Option, Queue, Schema } from "effect"
+import { Chunk, Effect, Either, Layer, Queue, Schema } from "effect"
 import * as Database from "../../src/Layers/Database.js"
 import * as ChangeCapture from "../../src/Middleware/ChangeCapture.js"
 import * as ChangeFeed from "../../src/Query/ChangeFeed.js"
@@ -140,7 +140,7 @@ for (const db of testDatabases()) {
       )
 
       it.effect(
-        "reads, failed writes and raw statements without an entity publish nothing; a raw DELETE on one does",
+        "reads and failed writes publish nothing; a raw DELETE publishes its table, with or without an entity",
         () =>
           Effect.gen(function* () {
             const s = yield* session
@@ -154,8 +154,39 @@ for (const db of testDatabases()) {
               ])
             )
             assert.deepStrictEqual(events, [
+              { database: s.label, table: tags, type: "DELETE", primaryKeys: undefined, rowsAffected: 0 },
               { database: s.label, table: tags, type: "DELETE", primaryKeys: undefined, rowsAffected: 0 }
             ])
+          })
+      )
+
+      it.effect(
+        "RAW writes behind comments, parentheses or a CTE publish their table; unnamed writes publish *",
+        () =>
+          Effect.gen(function* () {
+            const s = yield* session
+            const { events } = yield* capturing(
+              Effect.all([
+                Raw.query(`/* tag */ DELETE FROM ${tags} WHERE id = ?`, [997]).exec(),
+                // MariaDB has no WITH before UPDATE; its own comment syntax instead.
+                Raw.query(
+                  db.dialect === "mysql"
+                    ? `# note\n/*! UPDATE */ ${tags} SET name = name WHERE id = ?`
+                    : `-- sqlcommenter\nWITH t AS (SELECT 1 AS one) UPDATE ${tags} SET name = name WHERE id = ?`,
+                  [996]
+                ).exec(),
+                Raw.query(`SELECT 'DELETE FROM ${tags}' AS a`).getMulti(),
+                Raw.query(`DROP TABLE IF EXISTS ${tags}_never_created`).exec()
+              ])
+            )
+            assert.deepStrictEqual(
+              events.map((e) => [e.database, e.table, e.type]),
+              [
+                [s.label, tags, "DELETE"],
+                [s.label, tags, "UPDATE"],
+                [s.label, "*", "UPDATE"]
+              ]
+            )
           })
       )
 
@@ -220,7 +251,7 @@ for (const db of testDatabases()) {
   })
 }
 
-describe("ChangeCapture.eventOf", () => {
+describe("ChangeCapture.eventsOf", () => {
   layer(Database.layer({ url: "sqlite::memory:" }))((it) => {
     it.effect("a DELETE whose WHERE pins every part of a composite key reports that key", () =>
       Effect.gen(function* () {
@@ -242,18 +273,23 @@ describe("ChangeCapture.eventOf", () => {
           type: "DELETE",
           model: model.right,
           table: "pair",
-          builder: { _tag: "Delete", where }
+          description: {
+            _tag: "Delete",
+            node: {
+              _tag: "Delete",
+              from: { _tag: "Table", schema: Pair, alias: undefined },
+              where,
+              returning: undefined
+            }
+          }
         })
-        const event = ChangeCapture.eventOf(ctx, {
+        const [event] = ChangeCapture.eventsOf(ctx, {
           _tag: "Exec",
           rowsAffected: 1,
           lastInsertId: undefined,
           rows: []
         })
-        assert.deepStrictEqual(
-          Option.map(event, (e) => e.primaryKeys),
-          Option.some([{ a: 1, b: "x" }])
-        )
+        assert.deepStrictEqual(event?.primaryKeys, [{ a: 1, b: "x" }])
       })
     )
   })

@@ -41,7 +41,7 @@ describe("Metrics", () => {
         yield* TestClock.adjust("1 second")
         yield* Fiber.join(fiber)
         assert.strictEqual((yield* count("SELECT", "success")).count, 2)
-        assert.strictEqual((yield* count("SELECT", "SqlError")).count, 1)
+        assert.strictEqual((yield* count("SELECT", "DatabaseError")).count, 1)
         const histogram = yield* durations("SELECT", "success")
         assert.strictEqual(histogram.count, 2)
         assert.closeTo(histogram.sum, 0.06, 1e-9)

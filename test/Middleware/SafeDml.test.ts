@@ -5,11 +5,13 @@ import * as Database from "../../src/Layers/Database.js"
 import * as SafeDml from "../../src/Middleware/SafeDml.js"
 import * as Delete from "../../src/Query/Delete.js"
 import * as Executor from "../../src/Query/Executor.js"
+import type { ExprNode } from "../../src/Query/Expr.js"
 import * as Expr from "../../src/Query/Expr.js"
 import * as Raw from "../../src/Query/Raw.js"
+import * as Select from "../../src/Query/Select.js"
 import * as Update from "../../src/Query/Update.js"
 import * as Entity from "../../src/Schema/Entity.js"
-import { uniqueName } from "../support/databases.js"
+import { testDatabases, uniqueName } from "../support/databases.js"
 import { recorder, session, statement } from "./support.js"
 
 const table = uniqueName("safedml_posts")
@@ -101,18 +103,26 @@ describe("SafeDml", () => {
       })
     )
 
-    it.effect("an UPDATE or DELETE whose node has no where field at all is treated as unconditional", () =>
+    it.effect("a raw fragment in a WHERE is taken to depend on the row, unless it is a literal truth", () =>
       Effect.gen(function* () {
         const s = yield* session
-        const ctx = statement(s, `DELETE FROM ${table} WHERE id = 1`, [], {
-          type: "DELETE",
-          table,
-          builder: { _tag: "SomethingElse" }
-        })
-        assert.isTrue(SafeDml.isUnconditional(ctx))
-        assert.isFalse(
-          SafeDml.isUnconditional({ ...ctx, builder: { _tag: "Delete", where: Expr.raw("1 = 1").node } })
-        )
+        const ctx = (where: ExprNode) =>
+          statement(s, `DELETE FROM ${table} WHERE id = 1`, [], {
+            type: "DELETE",
+            table,
+            description: {
+              _tag: "Delete",
+              node: {
+                _tag: "Delete",
+                from: { _tag: "Table", schema: Post, alias: undefined },
+                where,
+                returning: undefined
+              }
+            }
+          })
+        assert.isFalse(SafeDml.isUnconditional(ctx(Expr.raw("id = ?", 1).node)))
+        assert.isTrue(SafeDml.isUnconditional(ctx(Expr.raw("1 = 1").node)))
+        assert.isTrue(SafeDml.isUnconditional(ctx(Expr.raw(" TRUE ").node)))
       })
     )
 
@@ -147,3 +157,124 @@ describe("SafeDml", () => {
     )
   })
 })
+
+const guardedTable = uniqueName("safedml_rows")
+
+class Row extends Schema.Class<Row>("Row")(
+  { id: Schema.Number, name: Schema.String, note: Schema.NullOr(Schema.String) },
+  Entity.table(guardedTable)
+) {}
+
+for (const db of testDatabases()) {
+  const rows = Layer.scopedDiscard(
+    Effect.acquireRelease(
+      Effect.flatMap(SqlClient.SqlClient, (sql) =>
+        Effect.zipRight(
+          sql.unsafe(
+            `CREATE TABLE ${guardedTable} (id INT PRIMARY KEY, name VARCHAR(20) NOT NULL, note VARCHAR(20))`
+          ),
+          sql.unsafe(`INSERT INTO ${guardedTable} VALUES (1, 'a', NULL), (2, 'b', 'x'), (3, 'c', NULL)`)
+        )
+      ),
+      () =>
+        Effect.orDie(Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(`DROP TABLE ${guardedTable}`)))
+    )
+  )
+  const count = Effect.map(Select.from(Row).getMulti(), (all) => all.length)
+
+  describe.skipIf(!db.available)(`${db.label}: SafeDml decides on the statement's description`, () => {
+    layer(Layer.provideMerge(rows, db.layer), { timeout: "30 seconds" })((it) => {
+      it.effect("a WHERE that is constant-true after simplification is refused, and nothing is written", () =>
+        Effect.gen(function* () {
+          const C = Expr.columns(Row)
+          const constantTrue: ReadonlyArray<Expr.Predicate> = [
+            C("id").notIn([]),
+            Expr.not(Expr.or()),
+            Expr.not(C("id").in([])),
+            Expr.or(C("id").eq(1), Expr.not(C("id").eq(1))),
+            Expr.or(C("note").isNull(), C("note").isNotNull()),
+            Expr.or(C("id").eq(2), Expr.and()),
+            Expr.and(Expr.and(), Expr.not(Expr.not(Expr.and()))),
+            C("id").isNotNull(),
+            C("id").eq(C("id")),
+            C("name").like("%"),
+            Expr.value(1).eq(1),
+            Expr.not(Expr.value(1).eq(2)),
+            Expr.raw("1 = 1"),
+            Expr.exists(Select.from(Row).columns("id"))
+          ]
+          for (const where of constantTrue) {
+            const deleted = yield* guarded(SafeDml.make, Delete.from(Row).where(where).exec())
+            const updated = yield* guarded(
+              SafeDml.make,
+              Update.table(Row).set({ name: "z" }).where(where).exec()
+            )
+            for (const { result, reached } of [deleted, updated]) {
+              assert.strictEqual(tagOf(result), "UnsafeDmlError", JSON.stringify(where.node))
+              assert.deepStrictEqual(reached, [])
+            }
+          }
+          assert.strictEqual(yield* count, 3)
+        })
+      )
+
+      it.effect("conditions that narrow go through: the same forms over the row", () =>
+        Effect.gen(function* () {
+          const C = Expr.columns(Row)
+          const narrowing: ReadonlyArray<Expr.Predicate> = [
+            C("id").in([99]),
+            Expr.and(C("id").notIn([]), C("id").eq(99)),
+            Expr.not(C("id").notIn([97, 99])),
+            Expr.raw("id = ? OR id = ?", 98, 99),
+            Expr.and(C("note").isNull(), C("id").gt(50)),
+            Expr.or(Expr.value(1).eq(2), C("id").eq(99))
+          ]
+          for (const where of narrowing) {
+            const { result } = yield* guarded(SafeDml.make, Delete.from(Row).where(where).exec())
+            assert.strictEqual(tagOf(result), "ran", JSON.stringify(where.node))
+          }
+          assert.strictEqual(yield* count, 3)
+        })
+      )
+
+      it.effect("RAW UPDATE/DELETE without WHERE are refused past comments, CTEs and parentheses", () =>
+        Effect.gen(function* () {
+          const texts = [
+            `/* tag */ DELETE FROM ${guardedTable}`,
+            `-- sqlcommenter\nUPDATE ${guardedTable} SET name = 'z'`,
+            `WITH t AS (SELECT 1 AS one) DELETE FROM ${guardedTable}`,
+            `/* a */ -- b\n  delete\n  from ${guardedTable}`
+          ]
+          for (const text of texts) {
+            const { result, reached } = yield* guarded(SafeDml.make, Raw.query(text).exec())
+            assert.strictEqual(tagOf(result), "UnsafeDmlError", text)
+            assert.deepStrictEqual(reached, [])
+          }
+          assert.strictEqual(yield* count, 3)
+        })
+      )
+
+      it.effect("noDelete refuses a DELETE however it is dressed, and DDL whose writes cannot be named", () =>
+        Effect.gen(function* () {
+          const texts = [
+            `/* tag */ DELETE FROM ${guardedTable} WHERE id = 1`,
+            `WITH gone AS (SELECT 1 AS id) DELETE FROM ${guardedTable} WHERE id IN (SELECT id FROM gone)`,
+            `-- x\n DeLeTe FROM ${guardedTable} WHERE id = 1`,
+            `DROP TABLE IF EXISTS ${guardedTable}_never`
+          ]
+          for (const text of texts) {
+            const { result, reached } = yield* guarded(SafeDml.noDelete, Raw.query(text).exec())
+            assert.strictEqual(tagOf(result), "UnsafeDmlError", text)
+            assert.deepStrictEqual(reached, [])
+          }
+          const read = yield* guarded(
+            SafeDml.noDelete,
+            Raw.query(`SELECT 'DELETE FROM x' AS a FROM ${guardedTable} /* DELETE */`).getMulti()
+          )
+          assert.strictEqual(tagOf(read.result), "ran")
+          assert.strictEqual(yield* count, 3)
+        })
+      )
+    })
+  })
+}

@@ -227,6 +227,49 @@ for (const db of testDatabases({ maxConnections: 1 }).filter((d) => d.dialect !=
             })
         )
 
+        it.effect(
+          "inside a transaction, a caught timeout: MariaDB goes on; PostgreSQL only after a nested savepoint",
+          () =>
+            Effect.gen(function* () {
+              const s = yield* session
+              const sql = yield* SqlClient.SqlClient
+              const insert = (id: number) =>
+                execute(
+                  statement(s, `INSERT INTO ${table} (id, name) VALUES (${id}, 'caught')`, [], {
+                    type: "INSERT",
+                    table
+                  })
+                )
+              const caught = (slow: Effect.Effect<unknown, unknown, Executor.Executor>) =>
+                Effect.gen(function* () {
+                  yield* sql.unsafe(`DELETE FROM ${table}`)
+                  const outcome = yield* timeout(
+                    Tx.run(
+                      Effect.gen(function* () {
+                        yield* insert(1)
+                        const error = yield* Effect.flip(slow)
+                        assert.strictEqual((error as { _tag: string })._tag, "QueryTimeoutError")
+                        yield* insert(2)
+                      })
+                    )
+                  ).pipe(Effect.either)
+                  const rows = yield* sql.unsafe<{ id: number }>(`SELECT id FROM ${table} ORDER BY id`)
+                  return { ok: outcome._tag, rows: rows.map((r) => Number(r.id)) }
+                })
+              const slow = execute(statement(s, sleep(uniqueName("caught")), [], { table }))
+              // PostgreSQL aborts the transaction on any failed statement, a timed-out one included.
+              assert.deepStrictEqual(
+                yield* caught(slow),
+                db.dialect === "pg" ? { ok: "Left", rows: [] } : { ok: "Right", rows: [1, 2] }
+              )
+              // A nested savepoint around the statement lets the work go on everywhere.
+              assert.deepStrictEqual(yield* caught(Tx.run(slow, { propagation: "nested" })), {
+                ok: "Right",
+                rows: [1, 2]
+              })
+            })
+        )
+
         if (db.dialect === "pg") {
           it.effect(
             "inside a transaction the bound is this statement's only: the setting is put back after it",

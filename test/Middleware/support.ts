@@ -15,6 +15,7 @@ import {
   Ref,
   Tracer
 } from "effect"
+import { describeRaw } from "../../src/Query/Description.js"
 import { Executor, type Middleware, type QueryContext } from "../../src/Query/Executor.js"
 import type { Session } from "../../src/Query/Session.js"
 
@@ -28,7 +29,7 @@ export const statement = (
   type: "RAW",
   model: undefined,
   table: "",
-  builder: sql,
+  description: describeRaw(sql, session.dialect),
   expects: /^\s*SELECT\b/i.test(sql) ? "rows" : "exec",
   ...extra,
   statement: { sql, params },

@@ -40,8 +40,9 @@ class Player extends Schema.Class<Player>("Player")(
     balance: Schema.BigDecimal,
     born: Schema.Date,
     seen: Schema.DateTimeUtc.pipe(Entity.defaultNow),
-    meta: Schema.parseJson(Schema.Struct({ a: Schema.Number })),
-    role: Schema.Literal("captain", "member").pipe(Entity.default("it's")),
+    meta: Schema.Struct({ a: Schema.Number }),
+    raw: Schema.parseJson(Schema.Struct({ a: Schema.Number })),
+    role: Schema.Literal("captain", "it's").pipe(Entity.default("it's")),
     motto: Schema.NullOr(Schema.String),
     nickname: Schema.OptionFromNullOr(Schema.String),
     country: Schema.optional(Schema.String).pipe(Entity.columnType("CHAR(2)"))
@@ -52,8 +53,7 @@ class Player extends Schema.Class<Player>("Player")(
 describe("DDL per dialect", () => {
   it("CREATE TABLE in foreign-key order with every derived type, on MySQL/MariaDB", () => {
     expect(createSql([Player, Team], "mysql")).toEqual([
-      "CREATE TABLE `teams` (\n  `id` INT NOT NULL AUTO_INCREMENT,\n  `name` VARCHAR(40) NOT NULL,\n  PRIMARY KEY (`id`)\n) DEFAULT CHARACTER SET utf8mb4",
-      "CREATE UNIQUE INDEX `uq_teams_name` ON `teams` (`name`)",
+      "CREATE TABLE `teams` (\n  `id` INT NOT NULL AUTO_INCREMENT,\n  `name` VARCHAR(40) NOT NULL,\n  PRIMARY KEY (`id`),\n  UNIQUE INDEX `uq_teams_name` (`name`)\n) DEFAULT CHARACTER SET utf8mb4",
       "CREATE TABLE `players` (\n" +
         "  `id` INT NOT NULL AUTO_INCREMENT,\n" +
         "  `team_id` INT NOT NULL,\n" +
@@ -66,14 +66,15 @@ describe("DDL per dialect", () => {
         "  `born` DATETIME(3) NOT NULL,\n" +
         "  `seen` DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),\n" +
         "  `meta` JSON NOT NULL,\n" +
-        "  `role` ENUM('captain', 'member') NOT NULL DEFAULT 'it''s',\n" +
+        "  `raw` TEXT NOT NULL,\n" +
+        "  `role` ENUM('captain', 'it''s') NOT NULL DEFAULT 'it''s',\n" +
         "  `motto` TEXT,\n" +
         "  `nickname` TEXT,\n" +
         "  `country` CHAR(2),\n" +
         "  PRIMARY KEY (`id`),\n" +
+        "  UNIQUE INDEX `uq_players_team_id_nick` (`team_id`, `nick`),\n" +
         "  CONSTRAINT `fk_players_team_id` FOREIGN KEY (`team_id`) REFERENCES `teams` (`id`) ON DELETE CASCADE ON UPDATE NO ACTION\n" +
-        ") DEFAULT CHARACTER SET utf8mb4",
-      "CREATE UNIQUE INDEX `uq_players_team_id_nick` ON `players` (`team_id`, `nick`)"
+        ") DEFAULT CHARACTER SET utf8mb4"
     ])
   })
 
@@ -92,7 +93,8 @@ describe("DDL per dialect", () => {
         '  "born" TIMESTAMPTZ(3) NOT NULL,\n' +
         '  "seen" TIMESTAMPTZ(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,\n' +
         '  "meta" JSONB NOT NULL,\n' +
-        `  "role" TEXT NOT NULL DEFAULT 'it''s' CONSTRAINT "ck_players_role" CHECK ("role" IN ('captain', 'member')),\n` +
+        '  "raw" TEXT NOT NULL,\n' +
+        `  "role" TEXT NOT NULL DEFAULT 'it''s' CONSTRAINT "ck_players_role" CHECK ("role" IN ('captain', 'it''s')),\n` +
         '  "motto" TEXT,\n' +
         '  "nickname" TEXT,\n' +
         '  "country" CHAR(2),\n' +
@@ -109,6 +111,7 @@ describe("DDL per dialect", () => {
     )
     expect(players).toContain('  "balance" TEXT NOT NULL,\n  "born" TEXT NOT NULL,\n')
     expect(players).toContain('  "active" INTEGER NOT NULL DEFAULT 1,\n')
+    expect(players).toContain(`  "seen" TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),\n`)
   })
 
   it("string defaults are escaped per dialect, never spliced", () => {
@@ -123,12 +126,30 @@ describe("DDL per dialect", () => {
     }
   })
 
+  it("accepts contained expressions", () => {
+    const ok = Schema.Struct({
+      id: Schema.Number,
+      a: Schema.String.pipe(Entity.defaultSql("lower('A(B')")),
+      b: Schema.Number.pipe(Entity.defaultSql("(1 + 2) * 3"))
+    }).annotations({ [Entity.TableId]: "t" })
+    const columns = spec(ok, "pg").columns.map((c) => c.default)
+    expect(columns).toEqual([undefined, "(lower('A(B'))", "((1 + 2) * 3)"])
+  })
+
   it("refuses annotations that could carry SQL", () => {
     const bad: ReadonlyArray<Schema.Schema.AnyNoContext> = [
       Schema.Struct({ id: Schema.Number, a: Schema.String.pipe(Entity.columnType("TEXT; DROP TABLE x")) }),
       Schema.Struct({ id: Schema.Number, a: Schema.String.pipe(Entity.defaultSql("1); DROP TABLE x; --")) }),
       Schema.Struct({ id: Schema.Number, a: Schema.String.pipe(Entity.defaultSql("1 /* x */")) }),
-      Schema.Struct({ id: Schema.Number, a: Schema.Number.pipe(Entity.default(Number.NaN)) })
+      Schema.Struct({
+        id: Schema.Number,
+        a: Schema.String.pipe(Entity.defaultSql("1), evil INT, b INT DEFAULT (1"))
+      }),
+      Schema.Struct({ id: Schema.Number, a: Schema.String.pipe(Entity.defaultSql("'a'), evil INT")) }),
+      Schema.Struct({ id: Schema.Number, a: Schema.String.pipe(Entity.defaultSql("'a\\'), x INT, y (''")) }),
+      Schema.Struct({ id: Schema.Number, a: Schema.Number.pipe(Entity.default(Number.NaN)) }),
+      Schema.Struct({ id: Schema.Number, a: Schema.Int.pipe(Entity.default("abc")) }),
+      Schema.Struct({ id: Schema.Number, a: Schema.Literal("x", "y").pipe(Entity.default("z")) })
     ]
     for (const schema of bad) {
       const model = EntityModel.make(schema.annotations({ [Entity.TableId]: "t" }))

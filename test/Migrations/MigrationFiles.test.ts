@@ -7,7 +7,7 @@ import { rmSync } from "node:fs"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { NodeContext } from "@effect/platform-node"
-import { describe, expect, layer } from "@effect/vitest"
+import { describe, expect, it, layer } from "@effect/vitest"
 import { Effect, Either, Layer, Option, Schema } from "effect"
 import { register } from "tsx/esm/api"
 import { afterAll } from "vitest"
@@ -26,6 +26,21 @@ register()
 /** Inside the package (git-ignored), so the generated files resolve `effect` and `@effect/sql`. */
 const work = join(fileURLToPath(new URL("../..", import.meta.url)), ".tmp", uniqueName("migration_files"))
 afterAll(() => rmSync(work, { recursive: true, force: true }))
+
+describe("render", () => {
+  it("hostile names stay inside string literals and one-line comments", () => {
+    const evil = 't"\n*/ process.exit(1) //\u2028x'
+    const text = MigrationFiles.render(`x */ ${evil}`, {
+      sqlite: [{ sql: `DROP TABLE "${evil}"`, description: "drop", destructive: `${evil}: lost` }]
+    })
+    const lines = text.split(/\r\n|\n|\r|\u2028|\u2029/)
+    expect(lines.filter((l) => l.includes("process.exit"))).toEqual([
+      `    // DESTRUCTIVE: t" */ process.exit(1) // x: lost`,
+      `    ${JSON.stringify(`DROP TABLE "${evil}"`).replace("\u2028", "\\u2028")}`
+    ])
+    expect(text).toContain('Migration "x_t_process_exit_1_x"')
+  })
+})
 
 for (const db of testDatabases()) {
   describe.skipIf(!db.available)(`${db.label}: migration files`, () => {

@@ -8,6 +8,7 @@ import { describe, expect, layer } from "@effect/vitest"
 import { BigDecimal, Effect, Schema } from "effect"
 import * as MigrationError from "../../src/Migrations/MigrationError.js"
 import * as Migrations from "../../src/Migrations/Migrations.js"
+import type { DialectName } from "../../src/Query/Dialect.js"
 import * as Insert from "../../src/Query/Insert.js"
 import * as Raw from "../../src/Query/Raw.js"
 import * as Select from "../../src/Query/Select.js"
@@ -16,7 +17,7 @@ import { testDatabases, uniqueName } from "../support/databases.js"
 
 const hostile = "it's a \\'; DROP TABLE x; -- \\\\ /* \" ` é"
 
-const describeTables = (prefix: string) => {
+const describeTables = (prefix: string, dialect: DialectName) => {
   const parents = uniqueName(`${prefix}_parent`)
   const children = uniqueName(`${prefix}_child`)
   class Parent extends Schema.Class<Parent>("Parent")(
@@ -26,14 +27,17 @@ const describeTables = (prefix: string) => {
       name: Schema.String,
       score: Schema.Int,
       ratio: Schema.Number,
-      big: Schema.BigInt,
+      // mysql2 and better-sqlite3 read BIGINT as a number: exact digits need a decimal or text column there.
+      big: Schema.BigInt.pipe(Entity.columnType({ mysql: "DECIMAL(20,0)", sqlite: "TEXT" })),
       active: Schema.BooleanFromUnknown,
       price: Schema.BigDecimal,
       status: Schema.Literal("new", "done").pipe(Entity.default("new")),
       note: Schema.NullOr(Schema.String).pipe(Entity.default(hostile)),
       tags: Schema.parseJson(Schema.Array(Schema.String)),
       nick: Schema.optional(Schema.String.pipe(Schema.maxLength(30))),
-      createdAt: Schema.String.pipe(Entity.defaultNow)
+      createdAt: Schema.String.pipe(Entity.defaultNow),
+      // Read back as the driver gives it: ISO text on SQLite, a Date elsewhere.
+      seenAt: (dialect === "sqlite" ? Schema.Date : Schema.DateFromSelf).pipe(Entity.defaultNow)
     },
     Entity.table(parents, {
       indexes: [Entity.index(["score", "ratio"]), Entity.index(["name", "code"], { unique: true })]
@@ -70,10 +74,12 @@ for (const db of testDatabases()) {
         "create from entities, introspect, and the diff is empty; foreign keys and indexes exist",
         () =>
           Effect.gen(function* () {
-            const { Parent, Child, parents, children } = describeTables("mig")
+            const { Parent, Child, parents, children } = describeTables("mig", db.dialect)
             // Child first: createTables orders by foreign key.
             yield* Migrations.createTables([Child, Parent])
             expect(yield* Migrations.diff([Parent, Child])).toEqual([])
+            // Again with ifNotExists: the tables and their indexes are left as they are.
+            yield* Migrations.createTables([Child, Parent], { ifNotExists: true })
             const live = yield* Migrations.introspect
             const child = live.find((t) => t.name === children)
             expect(
@@ -107,7 +113,8 @@ for (const db of testDatabases()) {
                   status: "done",
                   note: null,
                   tags: ["a", "b"],
-                  createdAt: "x"
+                  createdAt: "x",
+                  seenAt: new Date(0)
                 })
               )
               .columns("code", "name", "score", "ratio", "big", "active", "price", "tags")
@@ -117,6 +124,9 @@ for (const db of testDatabases()) {
               `SELECT status, note FROM ${parents}`
             ).getMulti()
             expect(row).toEqual({ status: "new", note: hostile })
+            // The database's clock filled seenAt in a form the entity decodes (ISO text on SQLite).
+            const stored = yield* Select.from(Parent).get()
+            expect(stored.seenAt.getTime()).toBeGreaterThan(Date.UTC(2020, 0, 1))
             const sql = yield* SqlClient.SqlClient
             const [{ n }] = (yield* sql.unsafe(`SELECT COUNT(*) AS n FROM ${children}`)) as unknown as [
               { n: number }
@@ -288,7 +298,7 @@ for (const db of testDatabases()) {
         "refuses a destructive step and runs nothing; sync applies the safe steps of new entities",
         () =>
           Effect.gen(function* () {
-            const { Parent, Child } = describeTables("mig_sync")
+            const { Parent, Child } = describeTables("mig_sync", db.dialect)
             const first = yield* Migrations.sync([Parent, Child])
             expect(first.map((s) => s.description)[0]).toMatch(/^create table /)
             expect(yield* Migrations.sync([Parent, Child])).toEqual([])

@@ -8,7 +8,7 @@ import { describe, expect, layer } from "@effect/vitest"
 import { Array as Arr, Cause, Data, Deferred, Effect, Exit, Fiber, Layer, Logger, Option, Ref } from "effect"
 import * as Batch from "../../src/Query/Batch.js"
 import { Executor } from "../../src/Query/Executor.js"
-import { SqlError } from "../../src/Query/QueryError.js"
+import { DatabaseError } from "../../src/Query/QueryError.js"
 import { TxError } from "../../src/Query/TxError.js"
 import * as Tx from "../../src/Tx/Tx.js"
 import { testDatabases, uniqueName } from "../support/databases.js"
@@ -77,8 +77,8 @@ for (const db of testDatabases({ maxConnections: 2 })) {
               )
               expect(error).toBeInstanceOf(TxError)
               expect((error as TxError).reason).toBe("commit")
-              expect((error as TxError).cause).toBeInstanceOf(SqlError)
-              expect(((error as TxError).cause as SqlError).reason).toBe(
+              expect((error as TxError).cause).toBeInstanceOf(DatabaseError)
+              expect(((error as TxError).cause as DatabaseError).reason).toBe(
                 db.dialect === "pg" ? "unique" : "foreign_key"
               )
               expect(yield* starting("deferred-")).toEqual([])
@@ -104,7 +104,7 @@ for (const db of testDatabases({ maxConnections: 2 })) {
               )
               expect(error).toBeInstanceOf(TxError)
               expect((error as TxError).reason).toBe("commit")
-              expect((error as TxError).cause).toBeInstanceOf(SqlError)
+              expect((error as TxError).cause).toBeInstanceOf(DatabaseError)
               expect(yield* starting("aborted-")).toEqual([])
             })
         )
@@ -162,7 +162,7 @@ for (const db of testDatabases({ maxConnections: 2 })) {
             )
             yield* Deferred.succeed(escaped, undefined)
             const error = yield* failureOf(Fiber.join(fiber))
-            expect(error).toBeInstanceOf(SqlError)
+            expect(error).toBeInstanceOf(DatabaseError)
             expect(txErrorIn(error)?.reason).toBe("finished")
             expect(yield* starting("escaped-")).toEqual([])
           })
@@ -229,7 +229,7 @@ for (const db of testDatabases({ maxConnections: 2 })) {
               expect(error).toBeInstanceOf(TxError)
               expect((error as TxError).reason).toBe("rollback")
               expect(Cause.isCause((error as TxError).cause)).toBe(true)
-              expect((error as TxError).rollbackCause).toBeInstanceOf(SqlError)
+              expect((error as TxError).rollbackCause).toBeInstanceOf(DatabaseError)
               expect(yield* starting("killed-")).toEqual([])
             })
         )

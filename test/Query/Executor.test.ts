@@ -109,7 +109,7 @@ describe("Executor middleware", () => {
         assert.strictEqual(ctx.statement.sql, `SELECT "id", "name" FROM "${table}" WHERE "id" > ?`)
         assert.deepStrictEqual(ctx.statement.params, [1])
         assert.deepStrictEqual(ctx.statement.paramFields?.[0]?.field, "id")
-        assert.strictEqual((ctx.builder as { _tag: string })._tag, "Select")
+        assert.strictEqual(ctx.description._tag, "Select")
       })
     )
 
@@ -149,7 +149,7 @@ describe("Executor middleware", () => {
     it.effect("a middleware may map a failure into another error of the family, keeping the cause", () =>
       Effect.gen(function* () {
         const remap: Executor.Middleware = (next) => (ctx) =>
-          Effect.catchTag(next(ctx), "SqlError", (e) =>
+          Effect.catchTag(next(ctx), "DatabaseError", (e) =>
             Effect.fail(new QueryBuildError({ reason: `remapped: ${e.reason}`, cause: e }))
           )
         const s = yield* session
@@ -158,14 +158,16 @@ describe("Executor middleware", () => {
         ).pipe(Effect.flip)
         assert.strictEqual(error._tag, "QueryBuildError")
         assert.strictEqual((error as QueryBuildError).reason, "remapped: other")
-        assert.strictEqual(((error as QueryBuildError).cause as QueryError)._tag, "SqlError")
+        assert.strictEqual(((error as QueryBuildError).cause as QueryError)._tag, "DatabaseError")
       })
     )
 
     it.effect("a middleware may recover from a failure with a result", () =>
       Effect.gen(function* () {
         const empty: Executor.Middleware = (next) => (ctx) =>
-          Effect.catchTag(next(ctx), "SqlError", () => Effect.succeed({ _tag: "Rows" as const, rows: [] }))
+          Effect.catchTag(next(ctx), "DatabaseError", () =>
+            Effect.succeed({ _tag: "Rows" as const, rows: [] })
+          )
         const s = yield* session
         const result = yield* Executor.withMiddleware(empty)(
           execute(statement(s, "SELECT * FROM no_such_table_here"))

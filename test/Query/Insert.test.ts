@@ -3,8 +3,8 @@ import { Either, Schema } from "effect"
 import * as Dialect from "../../src/Query/Dialect.js"
 import * as Expr from "../../src/Query/Expr.js"
 import * as Insert from "../../src/Query/Insert.js"
-import { supportsReturning } from "../../src/Query/internal/mutation.js"
 import * as Select from "../../src/Query/Select.js"
+import { serverInfoOf } from "../../src/Query/Session.js"
 import * as Entity from "../../src/Schema/Entity.js"
 import * as EntityRegistry from "../../src/Schema/EntityRegistry.js"
 import { compileError, expectSql, portable } from "../support/compile.js"
@@ -305,7 +305,7 @@ describe("RETURNING on the mysql dialect is allowed for MariaDB 10.5+ only (chec
     ["8.0.36", false],
     ["8.4.0-commercial", false]
   ])("%s: %s", (version, expected) => {
-    expect(supportsReturning(version)).toBe(expected)
+    expect(serverInfoOf(Dialect.mysql, version).returning).toBe(expected)
   })
 })
 

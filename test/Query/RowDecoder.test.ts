@@ -22,7 +22,34 @@ const model = <A, I>(schema: Schema.Schema<A, I, never>) => Either.getOrThrow(En
 
 const row = { id: 1, full_name: "Ann", nick: null, email: null, active: true, kind: "a" }
 
+/** A class over a filtered struct: the filter is the class's own, over several fields. */
+class Range extends Schema.Class<Range>("Range")(
+  Schema.Struct({ id: Schema.Number, lo: Schema.Number, hi: Schema.Number }).pipe(
+    Schema.filter((r) => r.lo <= r.hi, { message: () => "lo must not exceed hi" })
+  ),
+  Entity.table("ranges")
+) {}
+
+const Secretive = Schema.Struct({ id: Schema.Number, pin: Schema.Number.pipe(Entity.sensitive) }).annotations(
+  {
+    identifier: "Secretive"
+  }
+)
+
 describe("RowDecoder.entity", () => {
+  it("runs a class-level filter: the fast path never builds a class the filter refuses", () => {
+    const ok = RowDecoder.entity<Range>().decode([{ id: 1, lo: 1, hi: 2 }], model(Range))
+    expect(Either.map(ok, (rows) => rows[0] instanceof Range)).toEqual(Either.right(true))
+    const bad = RowDecoder.entity<Range>().decode([{ id: 2, lo: 5, hi: 1 }], model(Range))
+    expect(bad).toEqual(Either.left(expect.objectContaining({ _tag: "DecodeError", table: "ranges" })))
+  })
+
+  it("does not quote a sensitive field's value in its DecodeError", () => {
+    const bad = RowDecoder.entity().decode([{ id: 1, pin: "1234-secret" }], model(Secretive))
+    expect(Either.isLeft(bad) && bad.left.column).toBe("pin")
+    expect(Either.isLeft(bad) && bad.left.message).not.toContain("1234-secret")
+  })
+
   it("maps columns back to fields and builds the class, omitting NULL optional fields", () => {
     const [person] = Either.getOrThrow(RowDecoder.entity<Person>().decode([row], model(Person)))
     expect(person).toBeInstanceOf(Person)

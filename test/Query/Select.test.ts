@@ -58,7 +58,7 @@ describe("Select compiles to exact SQL and parameters on every dialect", () => {
     [
       "raw with bound arguments",
       Expr.raw<boolean>("LOWER(email) = ?", "a@b.c"),
-      `LOWER(email) = ?`,
+      `(LOWER(email) = ?)`,
       ["a@b.c"]
     ],
     ["empty in is false", C("id").in([]), `1=0`, []],
@@ -185,7 +185,10 @@ describe("Select compiles to exact SQL and parameters on every dialect", () => {
 
   it("SQLite binds booleans as 0/1; the others bind them as given", () => {
     const q = where(Expr.raw<boolean>("flag = ?", true))
-    expectSql(q, { ...portable(`${base} WHERE flag = ?`, [true]), sqlite: [`${base} WHERE flag = ?`, [1]] })
+    expectSql(q, {
+      ...portable(`${base} WHERE (flag = ?)`, [true]),
+      sqlite: [`${base} WHERE (flag = ?)`, [1]]
+    })
   })
 
   it("identifiers are escaped by the dialect, values never reach the SQL text", () => {
@@ -207,6 +210,53 @@ describe("Select compiles to exact SQL and parameters on every dialect", () => {
     expect(compiled).toStrictEqual(
       expect.objectContaining({ right: { sql: `SELECT "given_name" FROM "people"`, params: [] } })
     )
+  })
+})
+
+describe("a raw fragment is one operand wherever it is used", () => {
+  const C = Expr.columns(User)
+  it.each([
+    [
+      "beside another condition",
+      Expr.and(Expr.raw("age = ? OR age = ?", 20, 40), C("firstName").eq("x")),
+      `(age = ? OR age = ?) AND "first_name" = ?`,
+      [20, 40, "x"]
+    ],
+    [
+      "in arithmetic",
+      C("age")
+        .mul(Expr.raw("? + ?", 1, 1))
+        .gt(3),
+      `("age" * (? + ?)) > ?`,
+      [1, 1, 3]
+    ],
+    ["negated", Expr.not(Expr.raw("a OR b")), `NOT ((a OR b))`, []],
+    ["an atomic name stays bare", C("age").eq(Expr.raw("u.age")), `"age" = u.age`, []],
+    ["a function call stays bare", C("email").eq(Expr.raw("LOWER(?)", "A")), `"email" = LOWER(?)`, ["A"]],
+    [
+      "a comparison as an operand",
+      C("age")
+        .gt(1)
+        .eq(Expr.raw("?", true) as Expr.Expr<boolean>),
+      `("age" > ?) = ?`,
+      [1, true]
+    ]
+  ] as const)("%s", (_name, predicate, sql, params) => {
+    const expected = portable(`${base} WHERE ${sql}`, params)
+    // SQLite binds booleans as 0/1.
+    expectSql(where(predicate as Expr.Predicate), {
+      ...expected,
+      sqlite: [expected.sqlite[0], params.map((p) => (p === true ? 1 : p))]
+    })
+  })
+})
+
+it("a ? in a raw fragment's string or comment is not a placeholder", () => {
+  const q = where(Expr.raw("'?' = ? /* ? */", "?"))
+  expectSql(q, {
+    mysql: [`${base.replace(/"/g, "`")} WHERE ('?' = ? /* ? */)`, ["?"]],
+    pg: [`${base} WHERE ('?' = $1 /* ? */)`, ["?"]],
+    sqlite: [`${base} WHERE ('?' = ? /* ? */)`, ["?"]]
   })
 })
 

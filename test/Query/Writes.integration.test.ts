@@ -194,7 +194,7 @@ for (const db of testDatabases()) {
           // Row 15,000 repeats the code of the row already there: a unique violation in a later statement.
           const rows = Array.from({ length: 20_000 }, (_, i) => (i === 15_000 ? item(-1) : item(i)))
           const error = yield* Effect.flip(Insert.into(Item).values(rows).exec())
-          expect(error).toMatchObject({ _tag: "SqlError", reason: "unique" })
+          expect(error).toMatchObject({ _tag: "DatabaseError", reason: "unique" })
           expect(yield* countItems).toBe(1)
         })
       )
@@ -293,6 +293,32 @@ for (const db of testDatabases()) {
           expect(rows.map((u) => [u.email, u.age])).toEqual([
             ["a@x.io", 10],
             ["z@x.io", 2]
+          ])
+        })
+      )
+
+      it.effect("do-nothing with RETURNING returns only the rows it inserted, never a conflicting one", () =>
+        Effect.gen(function* () {
+          yield* reset
+          yield* Insert.into(User).values(user("a@x.io", 10)).exec()
+          const rows = yield* Insert.into(User)
+            .values([user("b@x.io", 1), user("a@x.io", 99), user("c@x.io", 3), user("a@x.io", 98)])
+            .onConflictDoNothing()
+            .returning("email", "age")
+            .getMulti()
+          expect(rows.map((u) => [u.email, u.age])).toEqual([
+            ["b@x.io", 1],
+            ["c@x.io", 3]
+          ])
+          const none = yield* Effect.flip(
+            Insert.into(User).values(user("a@x.io", 7)).onConflictDoNothing().returning().get()
+          )
+          expect(none).toMatchObject({ _tag: "NoRowsError" })
+          const stored = yield* Select.from(User).orderBy("email").getMulti()
+          expect(stored.map((u) => [u.email, u.age])).toEqual([
+            ["a@x.io", 10],
+            ["b@x.io", 1],
+            ["c@x.io", 3]
           ])
         })
       )

@@ -5,7 +5,7 @@
  */
 import { describe, expect, layer } from "@effect/vitest"
 import { Array as Arr, Cause, Data, Deferred, Effect, Exit, Fiber, Layer, Option, Schedule } from "effect"
-import { SqlError } from "../../src/Query/QueryError.js"
+import { DatabaseError } from "../../src/Query/QueryError.js"
 import * as Tx from "../../src/Tx/Tx.js"
 import { TxError } from "../../src/Tx/TxError.js"
 import { testDatabases } from "../support/databases.js"
@@ -104,10 +104,10 @@ for (const db of testDatabases({ maxConnections: 4 })) {
               const txError = error as TxError
               expect(txError.reason).toBe("rollback")
               const original = Cause.squash(txError.cause as Cause.Cause<unknown>)
-              expect(original).toBeInstanceOf(SqlError)
+              expect(original).toBeInstanceOf(DatabaseError)
               // Its reason is "connection", or "other" when the driver noticed the close first and
               // answered with its own message (QueryError.classify does not know those messages yet).
-              expect(txError.rollbackCause).toBeInstanceOf(SqlError)
+              expect(txError.rollbackCause).toBeInstanceOf(DatabaseError)
               expect(Tx.isRetryable(txError)).toBe(false)
               expect(yield* starting("kill-")).toEqual([])
               // Every pooled connection still answers, and transactions work again.
@@ -149,8 +149,8 @@ for (const db of testDatabases({ maxConnections: 4 })) {
             const { results, counts } = yield* deadlock("dl", false)
             const failures = results.flatMap((r) => (r._tag === "Left" ? [r.left] : []))
             expect(failures).toHaveLength(1)
-            expect(failures[0]).toBeInstanceOf(SqlError)
-            expect((failures[0] as SqlError).reason).toBe("deadlock")
+            expect(failures[0]).toBeInstanceOf(DatabaseError)
+            expect((failures[0] as DatabaseError).reason).toBe("deadlock")
             // Only the survivor's two updates are there.
             expect(counts).toEqual([1, 1])
           })

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { Cause, Deferred, Effect, Exit, Fiber, Schedule } from "effect"
 import * as Database from "../../src/Layers/Database.js"
-import { SqlError } from "../../src/Query/QueryError.js"
+import { DatabaseError } from "../../src/Query/QueryError.js"
 import * as Tx from "../../src/Tx/Tx.js"
 import { TxError } from "../../src/Tx/TxError.js"
 import { exec, query } from "./fixtures.js"
@@ -48,7 +48,7 @@ describe.skipIf(!available)("PostgreSQL outage during a transaction", () => {
       // The statement fails on the dead connection; the ROLLBACK then fails too: both are kept.
       expect(error).toBeInstanceOf(TxError)
       expect((error as TxError).reason).toBe("rollback")
-      expect((error as TxError).rollbackCause).toBeInstanceOf(SqlError)
+      expect((error as TxError).rollbackCause).toBeInstanceOf(DatabaseError)
       // The outcome is certain (nothing committed), but running it again now would fail the same way.
       expect(Tx.isRetryable(error)).toBe(false)
 

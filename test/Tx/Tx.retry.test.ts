@@ -12,7 +12,7 @@ import { describe, expect, layer } from "@effect/vitest"
 import { Context, Deferred, Effect, Layer, Ref, Schedule, Schema } from "effect"
 import * as Database from "../../src/Layers/Database.js"
 import { Executor, type ExecutorService } from "../../src/Query/Executor.js"
-import { type QueryError, SqlError } from "../../src/Query/QueryError.js"
+import { DatabaseError, type QueryError } from "../../src/Query/QueryError.js"
 import * as Select from "../../src/Query/Select.js"
 import * as Update from "../../src/Query/Update.js"
 import * as Entity from "../../src/Schema/Entity.js"
@@ -98,8 +98,8 @@ for (const db of testDatabases({ maxConnections: 4 }).filter((d) => d.dialect !=
             })
             const failed = failures(results)
             expect(failed).toHaveLength(1)
-            expect(failed[0]).toBeInstanceOf(SqlError)
-            expect((failed[0] as SqlError).reason).toBe("serialization")
+            expect(failed[0]).toBeInstanceOf(DatabaseError)
+            expect((failed[0] as DatabaseError).reason).toBe("serialization")
             expect(Tx.isRetryable(failed[0])).toBe(true)
             expect(yield* balances).toEqual([90, 110])
           })
@@ -115,6 +115,39 @@ for (const db of testDatabases({ maxConnections: 4 }).filter((d) => d.dialect !=
           expect(yield* balances).toEqual([80, 120])
           expect(yield* Ref.get(attempts)).toBe(3)
         })
+      )
+
+      it.effect(
+        "8 concurrent transfers, writes in a nested savepoint, with Tx.retry: exact balances, each afterCommit hook once",
+        () =>
+          Effect.gen(function* () {
+            yield* a.reset
+            const hooks = yield* Ref.make(0)
+            const one = Effect.gen(function* () {
+              if (db.dialect === "mysql") yield* exec("SET SESSION innodb_snapshot_isolation = ON")
+              const source = yield* Select.from(a.Account)
+                .where((x) => x.id.eq(1))
+                .get()
+              if (source.balance < 10) return yield* Effect.dieMessage("insufficient funds")
+              yield* Tx.afterCommit(Ref.update(hooks, (n) => n + 1))
+              yield* Effect.gen(function* () {
+                yield* Update.table(a.Account)
+                  .set((x) => ({ balance: x.balance.sub(10) }))
+                  .where((x) => x.id.eq(1))
+                  .exec()
+                yield* Update.table(a.Account)
+                  .set((x) => ({ balance: x.balance.add(10) }))
+                  .where((x) => x.id.eq(2))
+                  .exec()
+              }).pipe(Tx.run({ propagation: "nested" }))
+            }).pipe(Tx.run({ isolation: "repeatable read" }), Tx.retry(Schedule.recurs(50)))
+            yield* Effect.all(
+              Array.from({ length: 8 }, () => one),
+              { concurrency: 8, discard: true }
+            )
+            expect(yield* balances).toEqual([20, 180])
+            expect(yield* Ref.get(hooks)).toBe(8)
+          })
       )
 
       it.effect(
@@ -150,8 +183,8 @@ for (const db of testDatabases({ maxConnections: 4 }).filter((d) => d.dialect !=
               discard: true
             })
             const error = yield* Deferred.await(timedOut)
-            expect(error).toBeInstanceOf(SqlError)
-            expect((error as SqlError).reason).toBe("lock_timeout")
+            expect(error).toBeInstanceOf(DatabaseError)
+            expect((error as DatabaseError).reason).toBe("lock_timeout")
             expect(Tx.isRetryable(error)).toBe(true)
             expect(yield* Ref.get(attempts)).toBe(2)
             expect(yield* balances).toEqual([111, 100])
@@ -185,8 +218,8 @@ for (const db of testDatabases({ maxConnections: 4 }).filter((d) => d.dialect !=
             const [error] = yield* Effect.all([loser, winner], { concurrency: 2 })
             expect(error).toBeInstanceOf(TxError)
             expect((error as TxError).reason).toBe("commit")
-            expect((error as TxError).cause).toBeInstanceOf(SqlError)
-            expect(((error as TxError).cause as SqlError).reason).toBe("serialization")
+            expect((error as TxError).cause).toBeInstanceOf(DatabaseError)
+            expect(((error as TxError).cause as DatabaseError).reason).toBe("serialization")
             expect(Tx.isRetryable(error)).toBe(true)
             expect(yield* balances).toEqual([99, 100])
           })
@@ -285,8 +318,8 @@ describe("SQLite (a file shared by two connections): Tx.retry covers BUSY and BU
           yield* Effect.all([stale, writer], { concurrency: 2, discard: true })
           const seen = yield* Ref.get(errors)
           expect(seen).toHaveLength(1)
-          expect(seen[0]).toBeInstanceOf(SqlError)
-          expect((seen[0] as SqlError).reason).toBe("serialization")
+          expect(seen[0]).toBeInstanceOf(DatabaseError)
+          expect((seen[0] as DatabaseError).reason).toBe("serialization")
           expect(yield* Ref.get(attempts)).toBe(2)
           expect(yield* balances).toEqual([95, 100])
         })
@@ -319,8 +352,8 @@ describe("SQLite (a file shared by two connections): Tx.retry covers BUSY and BU
           discard: true
         })
         const error = yield* Deferred.await(busy)
-        expect(error).toBeInstanceOf(SqlError)
-        expect((error as SqlError).reason).toBe("lock_timeout")
+        expect(error).toBeInstanceOf(DatabaseError)
+        expect((error as DatabaseError).reason).toBe("lock_timeout")
         expect(Tx.isRetryable(error)).toBe(true)
         expect(yield* Ref.get(attempts)).toBe(2)
         expect(yield* balances).toEqual([110, 101])

@@ -187,6 +187,55 @@ for (const db of testDatabases({ maxConnections: 2 })) {
       )
 
       it.effect(
+        "SqlResolver batched across concurrent fibers inside Tx.run reads the transaction's rows",
+        () =>
+          Effect.gen(function* () {
+            const s = yield* styles(t.table)
+            const wanted = ["fb-1", "fb-2", "fb-3", "fb-absent"]
+            const found = yield* Effect.gen(function* () {
+              yield* Effect.forEach(wanted.slice(0, 3), (name) => insert(t, name), { discard: true })
+              return yield* Effect.forEach(wanted, (name) => s.resolver.execute(name), {
+                concurrency: "unbounded",
+                batching: true
+              })
+            }).pipe(Tx.run())
+            expect(found.map(Option.map((r) => r.name))).toEqual([
+              Option.some("fb-1"),
+              Option.some("fb-2"),
+              Option.some("fb-3"),
+              Option.none()
+            ])
+          })
+      )
+
+      if (db.dialect !== "sqlite") {
+        it.effect(
+          "requiresNew inside Tx.run: the client follows the new transaction, then the outer one again",
+          () =>
+            Effect.gen(function* () {
+              const s = yield* styles(t.table)
+              const error = yield* Effect.gen(function* () {
+                yield* s.template("rn-outer")
+                const outerId = yield* currentTxId
+                const seen = yield* Effect.gen(function* () {
+                  yield* s.template("rn-new")
+                  expect(yield* currentTxId).not.toEqual(outerId)
+                  // Its own write, not the outer transaction's uncommitted one.
+                  return yield* s.count("rn-")
+                }).pipe(Tx.run({ propagation: "requiresNew" }))
+                expect(seen).toBe(1)
+                // Back in the outer transaction: its own row and the committed new one.
+                expect(yield* s.count("rn-")).toBe(2)
+                yield* s.sql.withTransaction(s.template("rn-savepoint"))
+                return yield* new Boom({ step: "outer" })
+              }).pipe(Tx.run(), Effect.flip)
+              expect(error._tag).toBe("Boom")
+              expect(yield* starting("rn-")).toEqual(["rn-new"])
+            })
+        )
+      }
+
+      it.effect(
         "a failure of withTransaction's own COMMIT is @effect/sql's SqlError carrying the TxError",
         () =>
           Effect.gen(function* () {

@@ -18,7 +18,7 @@ import {
   Tracer
 } from "effect"
 import { Executor } from "../../src/Query/Executor.js"
-import { SqlError } from "../../src/Query/QueryError.js"
+import { DatabaseError } from "../../src/Query/QueryError.js"
 import * as Tx from "../../src/Tx/Tx.js"
 import { TxError } from "../../src/Tx/TxError.js"
 import { testDatabases } from "../support/databases.js"
@@ -158,7 +158,7 @@ for (const db of testDatabases({ maxConnections: 4 })) {
               expect(again).toBeInstanceOf(TxError)
               expect(again.reason).toBe("finished")
               const late = yield* Effect.flip(insert(t, "explicit-late"))
-              expect(late._tag).toBe("SqlError")
+              expect(late._tag).toBe("DatabaseError")
               expect(late.message).toContain("already committed")
               yield* tx.rollbackIfNotCommitted
               expect((yield* Effect.flip(tx.rollback)).reason).toBe("finished")
@@ -448,7 +448,7 @@ for (const db of testDatabases({ maxConnections: 4 })) {
       it.effect("read-only refuses writes; the next transaction can write again", () =>
         Effect.gen(function* () {
           const error = yield* Effect.flip(insert(t, "ro-write").pipe(Tx.run({ readOnly: true })))
-          expect(error._tag).toBe("SqlError")
+          expect(error._tag).toBe("DatabaseError")
           const seen = yield* starting("ro-").pipe(Tx.run({ readOnly: true }))
           expect(seen).toEqual([])
           yield* insert(t, "ro-after").pipe(Tx.run())
@@ -594,8 +594,8 @@ for (const db of testDatabases({ maxConnections: 4 })) {
               for (const e of [error, explicit]) {
                 expect(e).toBeInstanceOf(TxError)
                 expect(e._tag === "TxError" && e.reason).toBe("commit")
-                expect(e._tag === "TxError" && e.cause).toBeInstanceOf(SqlError)
-                expect(e._tag === "TxError" && (e.cause as SqlError).reason).toBe("unique")
+                expect(e._tag === "TxError" && e.cause).toBeInstanceOf(DatabaseError)
+                expect(e._tag === "TxError" && (e.cause as DatabaseError).reason).toBe("unique")
               }
               expect(Number(left[0]?.c)).toBe(0)
             })
@@ -616,14 +616,16 @@ for (const db of testDatabases({ maxConnections: 4 })) {
         )
       }
 
-      it.effect("a failed statement reaches the caller as the classified SqlError, after the rollback", () =>
-        Effect.gen(function* () {
-          const error = yield* errorOf(
-            Effect.zipRight(insert(t, "sqlerr-a"), exec("SELECT * FROM no_such_table_tx")).pipe(Tx.run())
-          )
-          expect(error).toBeInstanceOf(SqlError)
-          expect(yield* starting("sqlerr-")).toEqual([])
-        })
+      it.effect(
+        "a failed statement reaches the caller as the classified DatabaseError, after the rollback",
+        () =>
+          Effect.gen(function* () {
+            const error = yield* errorOf(
+              Effect.zipRight(insert(t, "sqlerr-a"), exec("SELECT * FROM no_such_table_tx")).pipe(Tx.run())
+            )
+            expect(error).toBeInstanceOf(DatabaseError)
+            expect(yield* starting("sqlerr-")).toEqual([])
+          })
       )
     })
   })

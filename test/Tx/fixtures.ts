@@ -4,6 +4,7 @@
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import { Effect, Fiber, FiberRef, type FiberStatus, Layer, Option, Schema } from "effect"
+import { describeRaw } from "../../src/Query/Description.js"
 import type { DialectName } from "../../src/Query/Dialect.js"
 import { Executor, type QueryResult } from "../../src/Query/Executor.js"
 import type { QueryError } from "../../src/Query/QueryError.js"
@@ -53,7 +54,7 @@ export const exec = (
       model: undefined,
       table: "",
       statement: { sql, params },
-      builder: sql,
+      description: describeRaw(sql, executor.session.dialect),
       expects: "exec",
       session: executor.session
     })
@@ -71,7 +72,7 @@ export const query = (
         model: undefined,
         table: "",
         statement: { sql, params },
-        builder: sql,
+        description: describeRaw(sql, executor.session.dialect),
         expects: "rows",
         session: executor.session
       })

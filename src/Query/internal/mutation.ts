@@ -1,8 +1,8 @@
 /**
  * What the builders share: the registry they compile with outside a database; and, for INSERT,
  * UPDATE and DELETE, a plan of compiled statements run through the Executor (in one transaction
- * when there are several), and the check that RETURNING on the `mysql` dialect meets a MariaDB
- * server.
+ * when there are several), and the check that RETURNING on a dialect where only some servers have
+ * it meets one that does.
  *
  * @internal
  */
@@ -11,11 +11,12 @@ import type { EntityModel, EntitySchema } from "../../Schema/EntityModel.js"
 import * as EntityRegistry from "../../Schema/EntityRegistry.js"
 import type { Returning } from "../Ast.js"
 import * as Batch from "../Batch.js"
-import type * as Compiler from "../Compiler.js"
+import * as Compiler from "../Compiler.js"
+import type { Description } from "../Description.js"
 import type { Dialect } from "../Dialect.js"
 import type { ExecResult } from "../ExecResult.js"
 import { Executor, type QueryResult, type QueryType, type Row } from "../Executor.js"
-import { fromDriver, QueryBuildError, type QueryError } from "../QueryError.js"
+import { QueryBuildError, type QueryError } from "../QueryError.js"
 import * as RowDecoder from "../RowDecoder.js"
 import * as Session from "../Session.js"
 
@@ -33,9 +34,12 @@ export interface Outcome {
 export interface Plan {
   readonly type: QueryType
   readonly model: EntityModel
-  readonly statements: ReadonlyArray<{ readonly statement: Compiler.Compiled; readonly builder: unknown }>
-  /** RETURNING on the `mysql` dialect: MariaDB 10.5+ has it for INSERT and DELETE, MySQL has none. */
-  readonly returningOnMysql: boolean
+  readonly statements: ReadonlyArray<{
+    readonly statement: Compiler.Compiled
+    readonly description: Description
+  }>
+  /** RETURNING on a dialect where only some servers have it (MariaDB 10.5+ for INSERT and DELETE, MySQL none). */
+  readonly returningOnServer: boolean
   /** The normalised `lastInsertId` from the statements' outcomes. */
   readonly lastInsertId: (outcomes: ReadonlyArray<Outcome>) => number | bigint | undefined
 }
@@ -70,41 +74,43 @@ export const compileOne = (
         )
   )
 
-/** Whether the server behind each `mysql` session is MariaDB 10.5+, asked once per session. */
-const mariadbReturning = new WeakMap<Session.Session, boolean>()
-
-const mariadbVersion = /^(\d+)\.(\d+)\..*mariadb/i
-
-/** Whether a `SELECT VERSION()` answer is MariaDB 10.5 or later (INSERT/DELETE ... RETURNING). @internal */
-export const supportsReturning = (version: string): boolean => {
-  const match = mariadbVersion.exec(version)
-  return match !== null && Number(match[1]) * 100 + Number(match[2]) >= 1005
-}
-
-const checkReturning = (session: Session.Session): Effect.Effect<void, QueryError> => {
-  const refuse = new QueryBuildError({
-    reason: "RETURNING needs PostgreSQL, SQLite or MariaDB 10.5+; this MySQL server has none"
-  })
-  const known = mariadbReturning.get(session)
-  if (known !== undefined) return known ? Effect.void : Effect.fail(refuse)
-  const probe = "SELECT VERSION() AS v"
-  return Effect.flatMap(
-    Effect.mapError(
-      Session.run(session, session.sql.unsafe<{ readonly v?: unknown }>(probe).withoutTransform),
-      (e) => fromDriver(e, probe)
-    ),
-    (rows) => {
-      const supported = supportsReturning(String(rows[0]?.v ?? ""))
-      mariadbReturning.set(session, supported)
-      return supported ? Effect.void : Effect.fail(refuse)
-    }
+const checkReturning = (session: Session.Session): Effect.Effect<void, QueryError> =>
+  Effect.flatMap(Session.server(session), (server) =>
+    server.returning
+      ? Effect.void
+      : Effect.fail(
+          new QueryBuildError({
+            reason: "RETURNING needs PostgreSQL, SQLite or MariaDB 10.5+; this MySQL server has none"
+          })
+        )
   )
+
+/**
+ * RETURNING rows without the ones a do-nothing insert left alone: where the compiler counted
+ * conflicts (`Compiler.conflictMarker`), a row whose count grew was a conflict; the count is dropped.
+ */
+const withoutConflicts = (rows: ReadonlyArray<Row>): ReadonlyArray<Row> => {
+  const first = rows[0]
+  if (first === undefined || !(Compiler.conflictMarker in first)) return rows
+  const kept: Array<Row> = []
+  let conflicts = 0
+  for (const row of rows) {
+    const { [Compiler.conflictMarker]: count, ...rest } = row
+    const n = Number(count)
+    if (n === conflicts) kept.push(rest)
+    conflicts = n
+  }
+  return kept
 }
 
 const outcome = (result: QueryResult): Outcome =>
   result._tag === "Exec"
-    ? { rowsAffected: result.rowsAffected, lastInsertId: result.lastInsertId, rows: result.rows }
-    : { rowsAffected: result.rows.length, lastInsertId: undefined, rows: result.rows }
+    ? {
+        rowsAffected: result.rowsAffected,
+        lastInsertId: result.lastInsertId,
+        rows: withoutConflicts(result.rows)
+      }
+    : { rowsAffected: result.rows.length, lastInsertId: undefined, rows: withoutConflicts(result.rows) }
 
 /**
  * Runs a plan through the Executor: several statements run in the caller's transaction, or in one
@@ -121,14 +127,14 @@ export const run = (
 > =>
   Effect.flatMap(Executor, (ex) =>
     Effect.flatMap(planner(ex.session.dialect, ex.session.registry), (plan) => {
-      const statements = Effect.forEach(plan.statements, ({ statement, builder }) =>
+      const statements = Effect.forEach(plan.statements, ({ statement, description }) =>
         Effect.map(
           ex.execute({
             type: plan.type,
             model: plan.model,
             table: plan.model.table,
             statement,
-            builder,
+            description,
             expects: "exec",
             session: ex.session
           }),
@@ -136,7 +142,7 @@ export const run = (
         )
       )
       const all = plan.statements.length > 1 ? Batch.atomically(ex.session, statements) : statements
-      const checked = plan.returningOnMysql ? Effect.zipRight(checkReturning(ex.session), all) : all
+      const checked = plan.returningOnServer ? Effect.zipRight(checkReturning(ex.session), all) : all
       return Effect.map(checked, (outcomes) => ({
         model: plan.model,
         rows: outcomes.flatMap((o) => o.rows),

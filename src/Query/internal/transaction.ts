@@ -29,7 +29,7 @@ import {
 } from "effect"
 import { globalValue } from "effect/GlobalValue"
 import type { IsolationLevel, TransactionStatements } from "../Dialect.js"
-import { classify, fromDriver, type SqlError } from "../QueryError.js"
+import { classify, type DatabaseError, fromDriver } from "../QueryError.js"
 import type { Session, TransactionState } from "../Session.js"
 import { TxError } from "../TxError.js"
 
@@ -42,11 +42,11 @@ interface Shared {
   readonly connection: SqlConnection.Connection
   readonly end: ReadonlyArray<string>
   /** The database already ended the transaction: a MySQL deadlock victim, or a lost connection. */
-  abortedBy: SqlError | undefined
+  abortedBy: DatabaseError | undefined
   /** Work that must not be committed is in the transaction: the owner's commit rolls back instead. */
   doomedBy: unknown
   /** The first statement that failed since the transaction (or a savepoint rollback) last recovered. */
-  failedBy: SqlError | undefined
+  failedBy: DatabaseError | undefined
   savepoints: number
 }
 
@@ -242,9 +242,9 @@ const event = (frame: Frame, name: string): Effect.Effect<void> =>
     ? Effect.void
     : Effect.flatMap(Clock.currentTimeNanos, (now) => Effect.sync(() => frame.span?.event(name, now)))
 
-const driverFailure = (cause: Cause.Cause<unknown>): SqlError => fromDriver(Cause.squash(cause))
+const driverFailure = (cause: Cause.Cause<unknown>): DatabaseError => fromDriver(Cause.squash(cause))
 
-const sqlFailure = (cause: Cause.Cause<SqlError>): SqlError =>
+const sqlFailure = (cause: Cause.Cause<DatabaseError>): DatabaseError =>
   Option.getOrElse(Cause.failureOption(cause), () => driverFailure(cause))
 
 /**
@@ -558,7 +558,7 @@ const doom = (shared: Shared, cause: unknown) => {
   if (shared.doomedBy === undefined) shared.doomedBy = cause
 }
 
-const undoSavepoint = (frame: Frame): Effect.Effect<void, SqlError> =>
+const undoSavepoint = (frame: Frame): Effect.Effect<void, DatabaseError> =>
   Effect.mapError(
     Effect.zipRight(
       exec(
@@ -576,7 +576,11 @@ const undoSavepoint = (frame: Frame): Effect.Effect<void, SqlError> =>
     (e) => fromDriver(e)
   )
 
-const rollbackFailed = (frame: Frame, original: Cause.Cause<unknown> | undefined, rollbackCause: SqlError) =>
+const rollbackFailed = (
+  frame: Frame,
+  original: Cause.Cause<unknown> | undefined,
+  rollbackCause: DatabaseError
+) =>
   new TxError({
     reason: "rollback",
     detail:
