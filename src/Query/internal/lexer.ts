@@ -8,7 +8,7 @@
  * @internal
  */
 
-/** How a dialect writes comments, strings and identifiers. @internal */
+/** How a dialect writes comments, strings and identifiers (`Dialect.LexicalRules`). @since 0.1.0 @category models */
 export interface LexicalRules {
   /** `#` starts a line comment, and `--` only when followed by whitespace (MySQL). */
   readonly mysqlComments: boolean
