@@ -162,7 +162,7 @@ export const prefixed =
  *
  * @example
  * const users = Cache.forSchema(User)(cache)
- * yield* users.set("user:1", new User({ id: 1, name: "Ada" }), "5 minutes")
+ * yield* users.set(`user:${user.id}`, user, "5 minutes")
  * @since 0.1.0
  * @category combinators
  */

@@ -14,7 +14,7 @@
 import { existsSync } from "node:fs"
 import * as Reactivity from "@effect/experimental/Reactivity"
 import type * as SqlClient from "@effect/sql/SqlClient"
-import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
+import type * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import { Context, Effect, Layer, Scope } from "effect"
 import { CacheError } from "./CacheError.js"
 
@@ -89,6 +89,12 @@ const storage = (operation: string, filename: string) => (cause: unknown) =>
 const insertChunk = 500
 
 /**
+ * The SQLite driver is an optional peer: imported when the first dead letter is written, by a specifier a
+ * bundler does not follow, so a program that never writes one needs neither the package nor its code.
+ */
+const sqliteClientModule = "@effect/sql-sqlite-node/SqliteClient"
+
+/**
  * Dead letters in a SQLite file (table `effect_dal_dead_letters`, `synchronous = FULL`, so a `put`
  * that returned is on disk). The file is opened on first use and closed with the scope; `list` and
  * `remove` on a file that does not exist yet find nothing and create nothing.
@@ -107,7 +113,8 @@ export const makeFile = (filename: string): Effect.Effect<DeadLetters, never, Sc
         Effect.suspend(() => {
           if (client !== undefined) return Effect.succeed(client)
           if (!create && !existsSync(filename)) return Effect.succeed(undefined)
-          return SqliteClient.make({ filename }).pipe(
+          return Effect.tryPromise(() => import(sqliteClientModule) as Promise<typeof SqliteClient>).pipe(
+            Effect.flatMap((driver) => driver.make({ filename })),
             Effect.provide(Reactivity.layer),
             Effect.tap((sql) =>
               Effect.zipRight(
@@ -206,7 +213,7 @@ export const makeFile = (filename: string): Effect.Effect<DeadLetters, never, Sc
  * Provides dead letters kept in the SQLite file `filename`.
  *
  * @example
- * const UsersLive = WriteBack.layer(UserCache, { store, name: "users", schema: User }).pipe(
+ * const UsersLive = WriteBack.layer(UserCache, { store: WriteThrough.entityStore(User), name: "users", schema: User }).pipe(
  *   Layer.provide(DeadLetter.layerFile("/var/lib/app/dead-letters.sqlite"))
  * )
  * @since 0.1.0

@@ -74,7 +74,12 @@ export const make = <A, E, R>(
  * `RateLimitedError`, which the tag's error type must include.
  *
  * @example
- * class UserReads extends ReadThrough.Tag("app/UserReads")<UserReads, User, SelectError | RateLimitedError, Executor>() {}
+ * class UserReads extends ReadThrough.Tag("app/UserReads")<
+ *   UserReads,
+ *   User,
+ *   Select.SelectError | RateLimited.RateLimitedError,
+ *   Executor.Executor
+ * >() {}
  * const limited = RateLimited.layer(UserReads, { limit: 100, interval: "1 second" })
  * @since 0.1.0
  * @category layers

@@ -46,6 +46,14 @@ import type * as Cache from "./Cache.js"
 import { CacheError, type CacheFullError, CacheMissError } from "./CacheError.js"
 import { ttlMillis } from "./internal/arguments.js"
 import { type KeyTracker, NegativeTable } from "./internal/keyTables.js"
+
+/**
+ * The stateful parts a decorator finds in `Parts`: the negative cache and the key tracker.
+ *
+ * @since 0.1.0 @category models
+ */
+export type { KeyTracker, NegativeTable }
+
 import * as M from "./internal/patternMetrics.js"
 
 /**
@@ -220,7 +228,7 @@ export const filling: FiberRef.FiberRef<boolean> = FiberRef.unsafeMake(false)
  * A Tag class for one read-through cache.
  *
  * @example
- * class UserReads extends ReadThrough.Tag("app/UserReads")<UserReads, User, SelectError, Executor>() {}
+ * class UserReads extends ReadThrough.Tag("app/UserReads")<UserReads, User, Select.SelectError, Executor.Executor>() {}
  * @since 0.1.0
  * @category tags
  */

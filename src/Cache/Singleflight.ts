@@ -64,7 +64,7 @@ export const make: Effect.Effect<Singleflight, never, Scope.Scope> = Effect.map(
  * run one fill.
  *
  * @example
- * const UserReadsLive = Singleflight.layer(UserReads).pipe(Layer.provide(ReadThrough.layer(UserReads, UserCache, options)))
+ * const UserReadsLive = Singleflight.layer(UserReads).pipe(Layer.provide(ReadThrough.layer(UserReads, UserCache, { loader: loadUser })))
  * @since 0.1.0
  * @category layers
  */

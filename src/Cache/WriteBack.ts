@@ -37,6 +37,12 @@
  * in this process.
  *
  * @example
+ * class UserWriteBack extends WriteBack.Tag("app/UserWriteBack")<
+ *   UserWriteBack,
+ *   User,
+ *   WriteThrough.EntityStoreError,
+ *   "email"
+ * >() {}
  * const CacheLive = MemoryCache.layer({ maxEntries: 10_000, onEvicted: WriteBack.onEvicted("users") })
  * const UsersLive = WriteBack.layer(UserCache, {
  *   store: WriteThrough.entityStore(User),
@@ -258,7 +264,7 @@ export const WriteBack: Context.Tag<WriteBack, WriteBack> =
  * names (give it to `layer` as `control`).
  *
  * @example
- * class UserWriteBack extends WriteBack.Tag("app/UserWriteBack")<UserWriteBack, User, WriteError, "email">() {}
+ * class UserWriteBack extends WriteBack.Tag("app/UserWriteBack")<UserWriteBack, User, Returning.WriteError, "email">() {}
  * @since 0.1.0
  * @category tags
  */

@@ -43,7 +43,7 @@ import { type ChangeEvent, ChangeFeed, type ChangeType } from "../Query/ChangeFe
 import { Executor } from "../Query/Executor.js"
 import type { InvalidEntityError } from "../Schema/EntityError.js"
 import * as EntityModel from "../Schema/EntityModel.js"
-import type { ChangeStreamError } from "./ChangeStreamError.js"
+import { ChangeStreamError } from "./ChangeStreamError.js"
 
 /** One row written by a committed transaction. @since 0.1.0 @category models */
 export interface RowChange {
@@ -395,6 +395,26 @@ export const layerChangeFeed = (
   )
 
 /**
+ * Imports a source module, whose optional peer may be absent (a `setup` error naming it). The specifier
+ * is a variable, so bundlers leave the import alone: a bundled program imports its source itself.
+ */
+const loadSource = <M>(
+  source: string,
+  module: string,
+  packageName: string
+): Effect.Effect<M, ChangeStreamError> =>
+  Effect.tryPromise({
+    try: () => import(module) as Promise<M>,
+    catch: (cause) =>
+      new ChangeStreamError({
+        reason: "setup",
+        source,
+        detail: `install ${packageName} (npm install ${packageName})`,
+        cause
+      })
+  })
+
+/**
  * The demo's switch: with `CDC=1`, follows the change log of the database at `DATABASE_URL` (or
  * `fallback`) into the `ChangeFeed`; otherwise, and on SQLite (which has no change log: the
  * library's own feed is its only source), provides nothing.
@@ -434,7 +454,11 @@ export const layerConfig = (
             "CDC: no CDC_POSITION_FILE, positions kept in memory (a restart skips what it missed)"
           )
         }
-        const { layer } = yield* Effect.promise(() => import("./MariaDbBinlog.js"))
+        const { layer } = yield* loadSource<typeof import("./MariaDbBinlog.js")>(
+          "mariadb",
+          "./MariaDbBinlog.js",
+          "@vlasky/zongji"
+        )
         const { layerFile, layerMemory } = yield* Effect.promise(() => import("./PositionStore.js"))
         const source = layer({
           url: url.replace(/^mariadb:/, "mysql:"),
@@ -445,7 +469,11 @@ export const layerConfig = (
       if (scheme === "postgres" || scheme === "postgresql") {
         const slot = yield* Config.withDefault(Config.string("CDC_SLOT"), "effect_dal_changes")
         const publication = yield* Config.withDefault(Config.string("CDC_PUBLICATION"), "effect_dal_changes")
-        const { layer } = yield* Effect.promise(() => import("./PostgresLogical.js"))
+        const { layer } = yield* loadSource<typeof import("./PostgresLogical.js")>(
+          "postgres",
+          "./PostgresLogical.js",
+          "pg-logical-replication"
+        )
         return Layer.provide(layerChangeFeed(feed), layer({ url, slot, publication }))
       }
       yield* Effect.logInfo("CDC: SQLite has no change log; the library's own change feed is the only source")

@@ -2,13 +2,14 @@
  * A database as a Layer: from a URL (`mysql://…`, `mariadb://…`, `postgres://…`, `sqlite:path`,
  * `sqlite::memory:`) to the SqlClient, the dialect, the entity registry and the Executor.
  *
+ * The driver of each dialect lives in its own module (`effect-dal/MysqlDriver`, `effect-dal/PgDriver`,
+ * `effect-dal/SqliteDriver`), the only ones that import a driver package. `layer` loads the one its URL
+ * names when the layer is built, so a program pulls in only the driver it uses and needs only that one
+ * installed. Bundlers do not follow that load: a bundled program passes its drivers in `drivers`.
+ *
  * @since 0.1.0
  */
-import { mkdirSync } from "node:fs"
-import { dirname } from "node:path"
 import * as SqlClient from "@effect/sql/SqlClient"
-import { PgClient } from "@effect/sql-pg"
-import { SqliteClient } from "@effect/sql-sqlite-node"
 import { Config, type ConfigError, Data, Effect, Either, Layer, Redacted, type Schema } from "effect"
 import * as Dialect from "../Query/Dialect.js"
 import * as Executor from "../Query/Executor.js"
@@ -18,7 +19,6 @@ import * as SessionClient from "../Query/SessionClient.js"
 import type { InvalidEntityError } from "../Schema/EntityError.js"
 import type * as EntityModel from "../Schema/EntityModel.js"
 import * as EntityRegistry from "../Schema/EntityRegistry.js"
-import * as MysqlClientLive from "./internal/mysqlClient.js"
 
 /** The URL names no supported database. @since 0.1.0 @category errors */
 export class DatabaseUrlError extends Data.TaggedError("DatabaseUrlError")<{ readonly reason: string }> {
@@ -92,26 +92,83 @@ export interface Options {
   readonly overrides?: ReadonlyArray<
     readonly [entity: Schema.Schema.AnyNoContext, overrides: EntityModel.Overrides]
   >
+  /**
+   * The drivers to use, e.g. `[SqliteDriver.driver]`; a URL of another dialect fails with
+   * `DatabaseDriverError`. Default: the URL's driver module is imported when the layer is built.
+   */
+  readonly drivers?: ReadonlyArray<Driver>
 }
 
-const clientLayer = (url: DatabaseUrl, maxConnections: number): Layer.Layer<SqlClient.SqlClient, unknown> => {
-  switch (url.dialect) {
-    case "mysql":
-      // Our own client: multiple statements off, every value bound by the server (see its module).
-      return MysqlClientLive.layer({
-        host: url.host,
-        port: url.port,
-        database: url.database,
-        maxConnections,
-        username: url.username,
-        password: url.password
-      })
-    case "pg":
-      return PgClient.layer({ url: url.url, maxConnections })
-    case "sqlite":
-      if (url.filename !== ":memory:") mkdirSync(dirname(url.filename), { recursive: true })
-      return SqliteClient.layer({ filename: url.filename })
+/**
+ * A dialect's driver: builds the SqlClient for a URL of its dialect. `MysqlDriver.driver`,
+ * `PgDriver.driver` and `SqliteDriver.driver` are the three there are.
+ *
+ * @since 0.1.0 @category models
+ */
+export type Driver = {
+  readonly [D in DatabaseUrl["dialect"]]: {
+    readonly dialect: D
+    readonly client: (
+      url: Extract<DatabaseUrl, { readonly dialect: D }>,
+      options: { readonly maxConnections: number }
+    ) => Layer.Layer<SqlClient.SqlClient, unknown>
   }
+}[DatabaseUrl["dialect"]]
+
+/**
+ * The driver for the URL's dialect could not be loaded: its package is not installed, or (in a bundle)
+ * it was not passed in `drivers`.
+ *
+ * @since 0.1.0 @category errors
+ */
+export class DatabaseDriverError extends Data.TaggedError("DatabaseDriverError")<{
+  readonly dialect: DatabaseUrl["dialect"]
+  readonly reason: string
+  readonly cause?: unknown
+}> {
+  override get message() {
+    return `No ${this.dialect} driver: ${this.reason}`
+  }
+}
+
+/** Each dialect's driver module and the package it imports. */
+const driverModules: Record<
+  DatabaseUrl["dialect"],
+  { readonly module: string; readonly packageName: string }
+> = {
+  mysql: { module: "./MysqlDriver.js", packageName: "@effect/sql-mysql2" },
+  pg: { module: "./PgDriver.js", packageName: "@effect/sql-pg" },
+  sqlite: { module: "./SqliteDriver.js", packageName: "@effect/sql-sqlite-node" }
+}
+
+/** Imports the dialect's driver module. The specifier is a variable, so bundlers leave the import alone. */
+const loadDriver = (dialect: DatabaseUrl["dialect"]): Effect.Effect<Driver, DatabaseDriverError> => {
+  const { module, packageName } = driverModules[dialect]
+  return Effect.tryPromise({
+    try: () => import(module) as Promise<{ readonly driver: Driver }>,
+    catch: (cause) =>
+      new DatabaseDriverError({
+        dialect,
+        reason: `install ${packageName} (npm install ${packageName}), or pass its driver in \`drivers\` when bundling`,
+        cause
+      })
+  }).pipe(Effect.map((loaded) => loaded.driver))
+}
+
+const findDriver = (
+  dialect: DatabaseUrl["dialect"],
+  drivers: ReadonlyArray<Driver> | undefined
+): Effect.Effect<Driver, DatabaseDriverError> => {
+  if (drivers === undefined) return loadDriver(dialect)
+  const driver = drivers.find((d) => d.dialect === dialect)
+  return driver === undefined
+    ? Effect.fail(
+        new DatabaseDriverError({
+          dialect,
+          reason: `\`drivers\` has only ${drivers.map((d) => d.dialect).join(", ") || "none"}`
+        })
+      )
+    : Effect.succeed(driver)
 }
 
 /** The database's OpenTelemetry attributes (no credentials). */
@@ -166,12 +223,23 @@ export const layer = (
   options: Options
 ): Layer.Layer<
   Executor.Executor | SqlClient.SqlClient,
-  DatabaseUrlError | DatabaseError | InvalidEntityError
+  DatabaseUrlError | DatabaseDriverError | DatabaseError | InvalidEntityError
 > =>
   Layer.unwrapEffect(
-    Effect.map(parseUrl(options.url), (url) => {
+    Effect.gen(function* () {
+      const url = yield* parseUrl(options.url)
+      const driver = yield* findDriver(url.dialect, options.drivers)
       const maxConnections = options.maxConnections ?? 10
-      const client = Layer.mapError(clientLayer(url, maxConnections), (e) => fromDriver(e))
+      // findDriver matched the driver to the URL's dialect, which is what `client` takes.
+      const client = Layer.mapError(
+        (
+          driver.client as (
+            url: DatabaseUrl,
+            options: { readonly maxConnections: number }
+          ) => ReturnType<Driver["client"]>
+        )(url, { maxConnections }),
+        (e) => fromDriver(e)
+      )
       return SessionClient.layer(
         Layer.provideMerge(executorLayer(url, options.overrides ?? [], maxConnections), client)
       )
@@ -188,7 +256,7 @@ export const layerConfig = ({
   ...options
 }: Omit<Options, "url"> & { readonly fallback?: string } = {}): Layer.Layer<
   Executor.Executor | SqlClient.SqlClient,
-  DatabaseUrlError | DatabaseError | InvalidEntityError | ConfigError.ConfigError
+  DatabaseUrlError | DatabaseDriverError | DatabaseError | InvalidEntityError | ConfigError.ConfigError
 > =>
   Layer.unwrapEffect(
     Effect.map(

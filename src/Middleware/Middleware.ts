@@ -95,7 +95,7 @@ export const when = (
  * service). The effect runs once, when the Layer is built; a scoped effect lives as long as the Layer.
  *
  * @example
- * const layer = Middleware.layerEffect(Effect.map(ChangeFeed, ChangeCapture.make))
+ * const layer = Middleware.layerEffect(Effect.map(ChangeFeed.ChangeFeed, ChangeCapture.make))
  * @since 0.1.0 @category layers
  */
 export const layerEffect = <E, R>(

@@ -5,7 +5,7 @@
  * default it is Effect's logger.
  *
  * @example
- * const AppExecutor = QueryLog.layer({ level: LogLevel.Debug }).pipe(Layer.provideMerge(Database.layer(options)))
+ * const AppExecutor = QueryLog.layer({ level: LogLevel.Debug }).pipe(Layer.provideMerge(Database.layer({ url })))
  * @since 0.1.0
  */
 import { Cause, Duration, Effect, Exit, FiberRef, type Layer, LogLevel, Option } from "effect"

@@ -17,7 +17,7 @@
  * inside a CTE) or whose writes cannot be named (DDL such as DROP TABLE, CALL, DO...).
  *
  * @example
- * const purge = SafeDml.allow(Delete.from(Session).exec())
+ * const purge = SafeDml.allow(Delete.from(User).exec()) // every row, on purpose
  * @since 0.1.0
  */
 import { Effect, FiberRef, type Layer, Stream } from "effect"

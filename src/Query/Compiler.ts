@@ -53,8 +53,12 @@ export type CompileError = QueryBuildError | UnknownFieldError | InvalidEntityEr
 
 type Encoder = EntityModel.FieldModel["encode"]
 
-/** A column of a source in scope; `model` is the entity field behind it (its encoder, sensitivity). */
-interface SourceColumn {
+/**
+ * A column of a source in scope; `model` is the entity field behind it (its encoder, sensitivity).
+ *
+ * @since 0.1.0 @category models
+ */
+export interface SourceColumn {
   readonly field: string
   readonly column: string
   readonly model: EntityModel.FieldModel | undefined
@@ -93,10 +97,12 @@ export class Writer {
   /** Some source in scope so far is an entity with a sensitive field. */
   sensitive = false
 
-  constructor(
-    readonly dialect: Dialect,
-    readonly registry: EntityRegistryService
-  ) {}
+  readonly dialect: Dialect
+  readonly registry: EntityRegistryService
+  constructor(dialect: Dialect, registry: EntityRegistryService) {
+    this.dialect = dialect
+    this.registry = registry
+  }
 
   private get current(): Scope {
     return this.scopes[this.scopes.length - 1] as Scope

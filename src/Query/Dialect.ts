@@ -10,6 +10,13 @@ import { globalValue } from "effect/GlobalValue"
 import type { LexicalRules } from "./internal/lexer.js"
 import type { DatabaseErrorReason } from "./QueryError.js"
 
+/**
+ * How a dialect writes comments, strings and identifiers, as its `lexical` field says.
+ *
+ * @since 0.1.0 @category models
+ */
+export type { LexicalRules }
+
 /** @since 0.1.0 @category models */
 export type DialectName = "mysql" | "pg" | "sqlite"
 

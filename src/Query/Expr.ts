@@ -91,7 +91,10 @@ const isNullValue = (value: unknown) => value === null || value === undefined
  */
 export class Expr<A> {
   declare readonly _A: A
-  constructor(readonly node: ExprNode) {}
+  readonly node: ExprNode
+  constructor(node: ExprNode) {
+    this.node = node
+  }
 
   private binary(op: BinaryOp, value: unknown): Predicate {
     return new Expr({ _tag: "Binary", op, left: this.node, right: operand(value) })
@@ -183,22 +186,36 @@ export const column = <A = unknown>(field: string, source?: string): Expr<A> =>
  * @since 0.1.0 @category constructors
  */
 export const columnsProxy = <A>(source?: string): Columns<A> => {
-  let proxy = proxies.get(source)
+  const own = ownProxies()
+  let proxy = own.get(source)
   if (proxy === undefined) {
     proxy = makeProxy(source)
     // Sources are table names and aliases written in code; the cap guards against generated ones.
-    if (proxies.size >= 1_000) proxies.clear()
-    proxies.set(source, proxy)
+    if (own.size >= 1_000) own.clear()
+    own.set(source, proxy)
   }
   // The typing comes from `Columns<A>`; at run time any name yields a column, checked at compile time.
   return proxy as unknown as Columns<A>
 }
 
-/** One proxy per source: column references are immutable, so every builder can share them. */
+/**
+ * One proxy per source: column references are immutable, so every builder can share them. The proxies
+ * hold `Expr` instances, so each loaded copy of this module (a program that loads both `dist/` and
+ * the sources, or two versions of the package) keeps its own: builders test `instanceof Expr`.
+ */
 const proxies = globalValue(
   Symbol.for("effect-dal/Expr/proxies"),
-  () => new Map<string | undefined, Record<string, Expr<unknown>>>()
+  () => new WeakMap<typeof Expr, Map<string | undefined, Record<string, Expr<unknown>>>>()
 )
+
+const ownProxies = (): Map<string | undefined, Record<string, Expr<unknown>>> => {
+  let own = proxies.get(Expr)
+  if (own === undefined) {
+    own = new Map()
+    proxies.set(Expr, own)
+  }
+  return own
+}
 
 const makeProxy = (source: string | undefined) =>
   new Proxy<Record<string, Expr<unknown>>>(

@@ -49,7 +49,10 @@ export type ConflictSet<A> =
  * @since 0.1.0 @category models
  */
 export class InsertBuilder<A> implements Pipeable.Pipeable {
-  constructor(readonly node: InsertNode) {}
+  readonly node: InsertNode
+  constructor(node: InsertNode) {
+    this.node = node
+  }
 
   pipe() {
     // biome-ignore lint/complexity/noArguments: the Pipeable protocol forwards its arguments.
@@ -87,8 +90,10 @@ export class InsertBuilder<A> implements Pipeable.Pipeable {
    * the target and the primary key, taken from the new row.
    *
    * @example
-   * .onConflictDoUpdate({ target: ["email"], set: ["firstName", "lastName"] })
-   * .onConflictDoUpdate({ target: ["email"], set: (excluded, current) => ({ visits: current.visits.add(excluded.visits) }) })
+   * Insert.into(User).values(ann).onConflictDoUpdate({ target: ["email"], set: ["firstName", "lastName"] })
+   * Insert.into(User)
+   *   .values(ann)
+   *   .onConflictDoUpdate({ target: ["email"], set: (excluded, current) => ({ visits: current.visits.add(excluded.visits) }) })
    */
   onConflictDoUpdate(
     options: { readonly target?: ReadonlyArray<keyof A & string>; readonly set?: ConflictSet<A> } = {}

@@ -7,7 +7,20 @@ import { SqlError as DriverSqlError } from "@effect/sql/SqlError"
 import { Data, GlobalValue } from "effect"
 import type { TxError } from "./TxError.js"
 
-export { InvalidEntityError, UnknownFieldError } from "../Schema/EntityError.js"
+export {
+  /**
+   * An entity whose metadata cannot be read, as a member of the query error family.
+   *
+   * @since 0.1.0
+   */
+  InvalidEntityError,
+  /**
+   * A field name that the entity does not have, as a member of the query error family.
+   *
+   * @since 0.1.0
+   */
+  UnknownFieldError
+} from "../Schema/EntityError.js"
 
 /** `.get` found no row. @since 0.1.0 @category errors */
 export class NoRowsError extends Data.TaggedError("NoRowsError")<{ readonly table: string }> {

@@ -44,7 +44,10 @@ export type RawSource =
  * @since 0.1.0 @category models
  */
 export class Identifier {
-  constructor(readonly name: string) {}
+  readonly name: string
+  constructor(name: string) {
+    this.name = name
+  }
 }
 
 /** @since 0.1.0 @category constructors */
@@ -83,12 +86,19 @@ const mentions = (sql: string, table: string): boolean =>
  * @since 0.1.0 @category models
  */
 export class RawBuilder<A> implements Pipeable.Pipeable {
+  readonly source: RawSource
+  /** `undefined`: rows are returned as the driver gave them. */
+  readonly schema: Schema.Schema.AnyNoContext | undefined
+  private readonly decodeRow: ((row: unknown) => Either.Either<A, ParseResult.ParseError>) | undefined
   constructor(
-    readonly source: RawSource,
-    /** `undefined`: rows are returned as the driver gave them. */
-    readonly schema: Schema.Schema.AnyNoContext | undefined,
-    private readonly decodeRow: ((row: unknown) => Either.Either<A, ParseResult.ParseError>) | undefined
-  ) {}
+    source: RawSource,
+    schema: Schema.Schema.AnyNoContext | undefined,
+    decodeRow: ((row: unknown) => Either.Either<A, ParseResult.ParseError>) | undefined
+  ) {
+    this.source = source
+    this.schema = schema
+    this.decodeRow = decodeRow
+  }
 
   pipe() {
     // biome-ignore lint/complexity/noArguments: the Pipeable protocol forwards its arguments.

@@ -26,11 +26,14 @@ export type WriteError = QueryError | Compiler.CompileError
  * @since 0.1.0 @category models
  */
 export class ReturningBuilder<R> implements Pipeable.Pipeable {
-  constructor(
-    /** @internal */
-    readonly planner: Mutation.Planner,
-    readonly decoder: RowDecoder.RowDecoder<R>
-  ) {}
+  /** @internal */
+  readonly planner: Mutation.Planner
+  readonly decoder: RowDecoder.RowDecoder<R>
+  /** @internal */
+  constructor(planner: Mutation.Planner, decoder: RowDecoder.RowDecoder<R>) {
+    this.planner = planner
+    this.decoder = decoder
+  }
 
   pipe() {
     // biome-ignore lint/complexity/noArguments: the Pipeable protocol forwards its arguments.

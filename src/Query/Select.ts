@@ -152,10 +152,12 @@ type AnyJoinOn = Predicate | ((joined: never, root: never) => Predicate) | Using
  * @since 0.1.0 @category models
  */
 export class DerivedTable<Out> {
-  constructor(
-    readonly source: DerivedSource,
-    readonly decoder: RowDecoder.RowDecoder<Out>
-  ) {}
+  readonly source: DerivedSource
+  readonly decoder: RowDecoder.RowDecoder<Out>
+  constructor(source: DerivedSource, decoder: RowDecoder.RowDecoder<Out>) {
+    this.source = source
+    this.decoder = decoder
+  }
 
   /** Its columns, qualified by its alias, for select lists and conditions of the outer query. */
   get columns(): Columns<Out> {
@@ -173,12 +175,15 @@ const variance: { readonly _V: (_: never) => never } = { _V: (_) => _ }
 export class SelectBuilder<A, Out> implements Pipeable.Pipeable, Subquery<Out[keyof Out]> {
   readonly [SubqueryTypeId]: { readonly _V: (_: never) => Out[keyof Out] } = variance
 
-  constructor(
-    readonly node: SelectNode,
-    readonly decoder: RowDecoder.RowDecoder<Out>,
-    /** How rows are keyed and which schema they follow: what a derived table made of this needs. */
-    readonly shape: RowShape = shapeOf(node.from)
-  ) {}
+  readonly node: SelectNode
+  readonly decoder: RowDecoder.RowDecoder<Out>
+  /** How rows are keyed and which schema they follow: what a derived table made of this needs. */
+  readonly shape: RowShape
+  constructor(node: SelectNode, decoder: RowDecoder.RowDecoder<Out>, shape: RowShape = shapeOf(node.from)) {
+    this.node = node
+    this.decoder = decoder
+    this.shape = shape
+  }
 
   pipe() {
     // biome-ignore lint/complexity/noArguments: the Pipeable protocol forwards its arguments.

@@ -34,8 +34,12 @@ export const ReferencesId: unique symbol = Symbol.for("effect-dal/Entity/referen
 /** @since 0.1.0 @category annotations */
 export const RenamedFromId: unique symbol = Symbol.for("effect-dal/Entity/renamedFrom")
 
-/** Anything that carries annotations: a schema or a property signature (`Schema.optional(...)`). */
-type Annotatable = {
+/**
+ * Anything that carries annotations: a schema or a property signature (`Schema.optional(...)`).
+ *
+ * @since 0.1.0 @category models
+ */
+export type Annotatable = {
   readonly annotations: (annotations: Record<symbol, unknown>) => unknown
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import * as Layout from "../../src/Codegen/Layout.js"
+import * as Layout from "../../packages/protoc-gen-effect-dal/src/Layout.js"
 
 const pipe = (head: Layout.Doc, annotations: ReadonlyArray<string>) =>
   Layout.call([head, ".pipe"], annotations)

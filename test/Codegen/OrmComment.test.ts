@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Either } from "effect"
-import * as OrmComment from "../../src/Codegen/OrmComment.js"
+import * as OrmComment from "../../packages/protoc-gen-effect-dal/src/OrmComment.js"
 
 const parsed = (text: string): OrmComment.OrmComment => {
   const result = OrmComment.parse(text)

@@ -1,37 +1,18 @@
 /**
- * End to end: `buf generate` (and `protoc` when installed) runs bin/protoc-gen-effect-dal.js on the
+ * End to end: `buf generate` (and `protoc` when installed) runs the plugin package's bin (built first) on the
  * fixtures in test/fixtures/proto; the output must type-check under this repository's tsconfig, pass
  * Biome, and work against SQLite with the columns the annotations name.
  */
-import { execFile } from "node:child_process"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
-import { fileURLToPath, pathToFileURL } from "node:url"
-import { promisify } from "node:util"
+import { pathToFileURL } from "node:url"
 import { SqlClient } from "@effect/sql"
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { Effect, Either, Schema, SchemaAST } from "effect"
 import * as Entity from "../../src/Schema/Entity.js"
 import * as EntityModel from "../../src/Schema/EntityModel.js"
-
-const execFileAsync = promisify(execFile)
-const root = fileURLToPath(new URL("../..", import.meta.url))
-const bin = (name: string) => path.join(root, "node_modules", ".bin", name)
-
-/** Runs a command from the repository root; resolves with its exit code and output, never rejects. */
-const run = async (
-  command: string,
-  args: ReadonlyArray<string>
-): Promise<{ readonly code: number; readonly stdout: string; readonly stderr: string }> => {
-  try {
-    const { stdout, stderr } = await execFileAsync(command, [...args], { cwd: root, maxBuffer: 16 << 20 })
-    return { code: 0, stdout, stderr }
-  } catch (error) {
-    const failed = error as { code?: number; stdout?: string; stderr?: string }
-    return { code: failed.code ?? -1, stdout: failed.stdout ?? "", stderr: failed.stderr ?? "" }
-  }
-}
+import { bin, repoRoot as root, run } from "../support/run.js"
 
 const fixtures = "test/fixtures/proto"
 const template = "test/fixtures/buf.gen.yaml"
@@ -53,7 +34,10 @@ const protoFiles = [
 
 /** buf's template, inline: the same plugin with extra options, written to `out` under `-o`. */
 const inlineTemplate = (out: string, opts: ReadonlyArray<string>) =>
-  JSON.stringify({ version: "v2", plugins: [{ local: "./bin/protoc-gen-effect-dal.js", out, opt: opts }] })
+  JSON.stringify({
+    version: "v2",
+    plugins: [{ local: "./packages/protoc-gen-effect-dal/bin/protoc-gen-effect-dal.js", out, opt: opts }]
+  })
 
 const protocPackages = "apt-get install protobuf-compiler libprotobuf-dev"
 const hasProtoc = await run("protoc", ["--version"]).then((r) => r.code === 0)
@@ -68,6 +52,9 @@ const work = path.join(root, ".tmp", `codegen-${process.pid}-${Date.now().toStri
 const read = (file: string) => fs.readFile(path.join(work, file), "utf8")
 
 beforeAll(async () => {
+  // The bin runs the plugin's build: compile it from the sources under test.
+  const build = await run(bin("tsc"), ["-p", "packages/protoc-gen-effect-dal/tsconfig.json"])
+  if (build.code !== 0) throw new Error(`building the plugin failed:\n${build.stdout}${build.stderr}`)
   await fs.mkdir(work, { recursive: true })
   // What `import_path=../entity.js` points at: the Entity namespace, as `effect-dal` exports it.
   await fs.writeFile(path.join(work, "entity.ts"), 'export * as Entity from "../../src/Schema/Entity.js"\n')
@@ -573,7 +560,7 @@ describe.skipIf(!hasProtoc && !protocRequired)("protoc", () => {
     const protoc = (target: string, opt: string) =>
       run("protoc", [
         `-I${fixtures}`,
-        "--plugin=protoc-gen-effect-dal=bin/protoc-gen-effect-dal.js",
+        "--plugin=protoc-gen-effect-dal=packages/protoc-gen-effect-dal/bin/protoc-gen-effect-dal.js",
         `--effect-dal_out=${target}`,
         ...(opt === "" ? [] : [`--effect-dal_opt=${opt}`]),
         ...protoFiles
@@ -595,7 +582,7 @@ describe.skipIf(!hasProtoc && !protocRequired)("protoc", () => {
   it("reports bad annotations through protoc as well", async () => {
     const result = await run("protoc", [
       `-I${fixtures}`,
-      "--plugin=protoc-gen-effect-dal=bin/protoc-gen-effect-dal.js",
+      "--plugin=protoc-gen-effect-dal=packages/protoc-gen-effect-dal/bin/protoc-gen-effect-dal.js",
       `--effect-dal_out=${work}`,
       "bad/annotations.proto"
     ])

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Either } from "effect"
-import * as PluginOptions from "../../src/Codegen/PluginOptions.js"
+import * as PluginOptions from "../../packages/protoc-gen-effect-dal/src/PluginOptions.js"
 
 describe("PluginOptions.parse", () => {
   it("defaults to bigint int64 and the effect-dal package", () => {

@@ -1,6 +1,10 @@
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { ConfigProvider, Effect, Either, Redacted, Schema } from "effect"
 import * as Database from "../../src/Layers/Database.js"
+import * as SqliteDriver from "../../src/Layers/SqliteDriver.js"
 import * as Select from "../../src/Query/Select.js"
 
 describe("Database.parseUrl", () => {
@@ -90,6 +94,39 @@ describe("Database.layerConfig", () => {
         Effect.provide(Select.from(One).getMulti(), Database.layer({ url: "ftp://x/y" }))
       )
       expect(error).toMatchObject({ _tag: "DatabaseUrlError" })
+    })
+  )
+
+  it.effect(
+    "`drivers` are the only ones used: no import, and another dialect's URL is a DatabaseDriverError",
+    () =>
+      Effect.gen(function* () {
+        const sqlite = Database.layer({ url: "sqlite::memory:", drivers: [SqliteDriver.driver] })
+        expect(yield* Effect.flip(Effect.provide(Select.from(One).getMulti(), sqlite))).toMatchObject({
+          _tag: "DatabaseError",
+          detail: "no such table: one"
+        })
+        const mysql = Database.layer({ url: "mysql://nowhere.invalid/x", drivers: [SqliteDriver.driver] })
+        const error = yield* Effect.flip(Effect.provide(Select.from(One).getMulti(), mysql))
+        expect(error).toMatchObject({ _tag: "DatabaseDriverError", dialect: "mysql" })
+        expect(error.message).toBe("No mysql driver: `drivers` has only sqlite")
+      })
+  )
+
+  it.effect("a SQLite file's missing directory is created; one that cannot be is a DatabaseError", () =>
+    Effect.gen(function* () {
+      const dir = yield* Effect.sync(() => mkdtempSync(join(tmpdir(), "effect-dal-db-")))
+      const nested = Database.layer({ url: `sqlite:${join(dir, "a", "b", "app.db")}` })
+      expect(yield* Effect.flip(Effect.provide(Select.from(One).getMulti(), nested))).toMatchObject({
+        detail: "no such table: one"
+      })
+      expect(existsSync(join(dir, "a", "b", "app.db"))).toBe(true)
+      yield* Effect.sync(() => writeFileSync(join(dir, "file"), ""))
+      const blocked = Database.layer({ url: `sqlite:${join(dir, "file", "app.db")}` })
+      expect(yield* Effect.flip(Effect.provide(Select.from(One).getMulti(), blocked))).toMatchObject({
+        _tag: "DatabaseError"
+      })
+      yield* Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
     })
   )
 })

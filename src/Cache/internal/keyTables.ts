@@ -21,10 +21,12 @@ export type NegativeEntry<E> =
  */
 export class NegativeTable<E> {
   private readonly entries = new Map<string, NegativeEntry<E>>()
-  constructor(
-    readonly ttlMillis: number,
-    readonly maxEntries: number
-  ) {}
+  readonly ttlMillis: number
+  readonly maxEntries: number
+  constructor(ttlMillis: number, maxEntries: number) {
+    this.ttlMillis = ttlMillis
+    this.maxEntries = maxEntries
+  }
 
   get(key: string, now: number): Option.Option<NegativeEntry<E>> {
     const entry = this.entries.get(key)

@@ -36,11 +36,14 @@ export interface Options {
 const fail = (message: string) => (cause: unknown) => new SqlError({ cause, message })
 
 class PoolConnection implements Connection {
-  constructor(
-    private readonly conn: Mysql.Pool | Mysql.PoolConnection,
-    /** The pool itself: statements that must share a connection reserve one first. */
-    private readonly pool: Mysql.Pool | undefined
-  ) {}
+  private readonly conn: Mysql.Pool | Mysql.PoolConnection
+  /** The pool itself: statements that must share a connection reserve one first. */
+  private readonly pool: Mysql.Pool | undefined
+
+  constructor(conn: Mysql.Pool | Mysql.PoolConnection, pool: Mysql.Pool | undefined) {
+    this.conn = conn
+    this.pool = pool
+  }
 
   /** Runs `f` on one connection: this one, or one reserved from the pool for the duration. */
   private onOneConnection<A>(f: (connection: PoolConnection) => Effect.Effect<A, SqlError>) {

@@ -39,7 +39,10 @@ export const returningFor = (
 
 /** @internal */
 export abstract class FilteredWrite<A, N extends FilteredNode, Self> implements Pipeable.Pipeable {
-  constructor(readonly node: N) {}
+  readonly node: N
+  constructor(node: N) {
+    this.node = node
+  }
 
   /** A builder of the same kind over `node`. */
   protected abstract rebuild(node: N): Self

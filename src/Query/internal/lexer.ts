@@ -8,7 +8,7 @@
  * @internal
  */
 
-/** How a dialect writes comments, strings and identifiers. @internal */
+/** How a dialect writes comments, strings and identifiers (`Dialect.LexicalRules`). @since 0.1.0 @category models */
 export interface LexicalRules {
   /** `#` starts a line comment, and `--` only when followed by whitespace (MySQL). */
   readonly mysqlComments: boolean
@@ -33,7 +33,10 @@ export type Token =
 
 /** The text cannot be read as SQL (an unterminated string, comment or quoted identifier). @internal */
 export class LexError {
-  constructor(readonly reason: string) {}
+  readonly reason: string
+  constructor(reason: string) {
+    this.reason = reason
+  }
 }
 
 const isWordStart = (c: string) => /[A-Za-z_\u0080-\uffff]/.test(c)

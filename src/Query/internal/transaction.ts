@@ -67,17 +67,32 @@ export class Frame {
   readonly state: TransactionState
   private released = false
 
+  readonly id: string
+  readonly kind: "root" | "savepoint" | "foreign"
+  /** The savepoint name; empty for a root. */
+  readonly name: string
+  readonly parent: Frame | undefined
+  readonly shared: Shared
+  readonly span: Tracer.Span | undefined
+  private readonly onRelease: Effect.Effect<void>
+
   constructor(
-    readonly id: string,
-    readonly kind: "root" | "savepoint" | "foreign",
-    /** The savepoint name; empty for a root. */
-    readonly name: string,
-    readonly parent: Frame | undefined,
-    readonly shared: Shared,
-    readonly span: Tracer.Span | undefined,
-    private readonly onRelease: Effect.Effect<void>,
+    id: string,
+    kind: "root" | "savepoint" | "foreign",
+    name: string,
+    parent: Frame | undefined,
+    shared: Shared,
+    span: Tracer.Span | undefined,
+    onRelease: Effect.Effect<void>,
     foreign?: TransactionState
   ) {
+    this.id = id
+    this.kind = kind
+    this.name = name
+    this.parent = parent
+    this.shared = shared
+    this.span = span
+    this.onRelease = onRelease
     if (foreign !== undefined) {
       this.state = foreign
       foreignFrames.set(foreign, this)

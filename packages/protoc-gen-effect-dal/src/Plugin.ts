@@ -4,6 +4,8 @@
  *
  * @since 0.1.0
  */
+
+import { createRequire } from "node:module"
 import { create, protoInt64 } from "@bufbuild/protobuf"
 import {
   type CodeGeneratorRequest,
@@ -13,13 +15,15 @@ import {
 } from "@bufbuild/protobuf/wkt"
 import { createEcmaScriptPlugin, type Plugin, runNodeJs } from "@bufbuild/protoplugin"
 import { Either } from "effect"
-import packageJson from "../../package.json" with { type: "json" }
 import { CodegenErrors } from "./CodegenError.js"
 import * as EntityFile from "./EntityFile.js"
 import * as PluginOptions from "./PluginOptions.js"
 
 /** @since 0.1.0 @category constants */
 export const name = "protoc-gen-effect-dal"
+
+/** The plugin package's own manifest: `src/` and `dist/` both sit next to it. */
+const packageJson = createRequire(import.meta.url)("../package.json") as { readonly version: string }
 
 const generator = createEcmaScriptPlugin<PluginOptions.PluginOptions>({
   name,
