@@ -1,5 +1,5 @@
 /**
- * A bloom filter in front of a read-through cache (the notes' answer to cache penetration): on a
+ * A bloom filter in front of a read-through cache (an answer to cache penetration): on a
  * miss, a key the filter rejects is answered as absent without calling the loader; a key it admits
  * is loaded as usual. A bloom filter never rejects a key it was given, and admits an absent key with
  * the configured false-positive rate.

@@ -65,7 +65,7 @@ export interface Primitives<A> {
 export interface Cache<A = unknown> extends Primitives<A> {
   /** Like `get`, but a missing key fails with `CacheMissError`. */
   readonly getOrFail: (key: string) => Effect.Effect<A, CacheError | CacheMissError>
-  /** The notes' LoadAndDelete: the same atomic step as `delete`, under its composite name. */
+  /** LoadAndDelete: the same atomic step as `delete`, under its composite name. */
   readonly loadAndDelete: (key: string) => Effect.Effect<Option.Option<A>, CacheError>
   /** `incrBy(key, -by)`. */
   readonly decrBy: (key: string, by: number) => Effect.Effect<number, CacheError | CacheFullError>
@@ -105,7 +105,7 @@ export const make = <A>(primitives: Primitives<A>): Cache<A> => {
 }
 
 /**
- * A Tag class for one use of a cache (one cache per entity, as the notes advise).
+ * A Tag class for one use of a cache (one cache per entity).
  *
  * @example
  * class UserCache extends Cache.Tag("app/UserCache")<UserCache, User>() {}

@@ -11,7 +11,7 @@ import { Data } from "effect"
  *
  * - `connection`: the backend cannot be reached or dropped the connection
  * - `timeout`: the backend did not answer in time
- * - `unexpected_reply`: the backend answered something the protocol does not allow (the notes' "un ok")
+ * - `unexpected_reply`: the backend answered something the protocol does not allow
  * - `decode`: a stored value could not be read back (bad JSON, or it does not match the Schema)
  * - `encode`: a value could not be written (not JSON-representable, or rejected by the Schema)
  * - `type`: the stored value has the wrong type for the operation (incrBy on a non-integer)

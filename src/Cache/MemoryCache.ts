@@ -1,10 +1,10 @@
 /**
- * The local cache (the notes' BuildInMapCache, MaxCntCache and memory-limited cache in one): a `Map`
+ * The local cache (map-backed, bounded by entry count or by memory, in one): a `Map`
  * of entries with per-entry TTL, expiry both lazy (checked on every read) and by a sweeper fiber whose
  * every tick is bounded by a key budget and a time budget, optional bounds on entry count and bytes
  * with LRU eviction or rejection, and an `onEvicted` callback told of every value that leaves.
  *
- * Each operation runs as one synchronous step, so operations are atomic without locks: the notes'
+ * Each operation runs as one synchronous step, so operations are atomic without locks: the
  * double-checked expiry on read (re-check under the write lock) holds by construction.
  *
  * @since 0.1.0
@@ -390,7 +390,7 @@ const valueSize = (value: unknown, seen: Set<object>): number => {
 }
 
 /**
- * The default `sizeOf`: walks the value (the notes' recursive size), counting 2 bytes per string
+ * The default `sizeOf`: walks the value (a recursive size), counting 2 bytes per string
  * character, 8 per number and the byte length of binary data. An estimate, not V8's real footprint.
  *
  * @since 0.1.0

@@ -1,5 +1,5 @@
 /**
- * Random expiration (the notes' answer to the cache avalanche): every TTL written through the cache
+ * Random expiration (an answer to the cache avalanche): every TTL written through the cache
  * gets a random offset within a configured range, so keys written together (a warm-up at start, a
  * burst of loads) do not all expire at the same moment. Writes without a TTL stay without one. The
  * offset comes from Effect's `Random` service, so a test can seed it.

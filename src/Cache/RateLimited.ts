@@ -1,5 +1,5 @@
 /**
- * Rate-limited loads (the notes' limiter on the way back to the database): loader calls of a
+ * Rate-limited loads (a limiter on the way back to the database): loader calls of a
  * read-through cache pass through Effect's `RateLimiter`. Cache hits are never limited. A call that
  * gets no permit within `maxWait` (default zero: at once) fails with `RateLimitedError`, or, with
  * `layerFallback`, answers a default value that is returned but not stored.

@@ -1,6 +1,6 @@
 /**
  * Read-through: a cache that loads what it misses. `get` answers from the cache; on a miss it calls
- * the `loader` and stores what it found, in one of the notes' three modes:
+ * the `loader` and stores what it found, in one of three modes:
  *
  * - `sync`: load, store, return;
  * - `semiAsync`: load and return; the store runs in the background;

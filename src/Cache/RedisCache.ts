@@ -24,7 +24,7 @@ import { checkIncrement, notAnInteger, ttlMillis } from "./internal/arguments.js
 
 /**
  * Where the client comes from: a URL (the cache opens the connection and closes it with its scope),
- * or a client the caller built and owns (the notes' dependency injection; it is not closed).
+ * or a client the caller built and owns (dependency injection; it is not closed).
  *
  * @since 0.1.0
  * @category models

@@ -1,5 +1,5 @@
 /**
- * Refresh-ahead (the notes' CDC-driven cache): a read-through cache subscribes to the `ChangeFeed`,
+ * Refresh-ahead (a cache driven by change data capture): a read-through cache subscribes to the `ChangeFeed`,
  * and a committed write to a row of its table invalidates the cache key mapped from the row's primary
  * key (`action: "invalidate"`, the default), or reloads it at once on the cache's background pool
  * (`action: "reload"`; a deleted row is then removed). Negative entries of the key go too, so an

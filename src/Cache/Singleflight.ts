@@ -1,5 +1,5 @@
 /**
- * Singleflight (the notes' `singleflight.Group`, for the cache breakdown problem): concurrent calls
+ * Singleflight (one load per key at a time, for the cache breakdown problem): concurrent calls
  * for one key share a single run of the effect. The first caller (the leader) starts it in a fiber of
  * the group's scope, with the leader's own context (its services and fiber refs; not a context
  * captured when the group was made, the trap of effect's `Cache`); every caller, the leader included,

@@ -5,7 +5,7 @@
  * - when the entry leaves the cache: it expires (its TTL is tracked here, so this works over Redis
  *   too) or a memory cache evicts it (wire `onEvicted` into `MemoryCache.layer`, see below);
  * - on `flush` (and every `flushInterval`, if set);
- * - all at once on `close`, or when the Layer's scope closes: the graceful-shutdown flush of the notes.
+ * - all at once on `close`, or when the Layer's scope closes: the graceful-shutdown flush.
  *
  * Values a read-through path stores after loading them (`ReadThrough.filling`) are cached clean: the
  * store already has them. The dirty table holds the latest value of every dirty key until the store

@@ -90,7 +90,7 @@ export interface WriteThrough<A, E = never, R = never> {
   ) => Effect.Effect<void, E | CacheError | CacheFullError, R>
   /** Deletes `key` from the store and the cache. */
   readonly delete: (key: string) => Effect.Effect<void, E | CacheError, R>
-  /** Reads the cache (a miss is the caller's to load, as the notes say). */
+  /** Reads the cache (a miss is the caller's to load). */
   readonly get: (key: string) => Effect.Effect<Option.Option<A>, CacheError>
   readonly cache: Cache.Cache<A>
 }

@@ -1,9 +1,9 @@
 /**
- * An in-memory message broker (the notes' channel-based Broker, plus the consumer groups they say a
+ * An in-memory message broker (a channel-based Broker, plus the consumer groups a
  * plain channel lacks): every subscriber gets its own bounded buffer (an Effect `Queue`); a consumer
  * group shares one buffer among its members, so each group receives every message and exactly one
- * member of the group takes it. When a buffer is full its strategy decides: `fail` the publish (the
- * notes' "queue full"), `dropOldest`, or `backpressure` (the publisher waits). Closing the broker lets
+ * member of the group takes it. When a buffer is full its strategy decides: `fail` the publish ("queue
+ * full"), `dropOldest`, or `backpressure` (the publisher waits). Closing the broker lets
  * subscribers drain what is buffered, then ends every subscription.
  *
  * @since 0.1.0

@@ -1,7 +1,7 @@
 /**
- * A task pool (the notes' TaskPool): a fixed number of worker fibers take tasks from a bounded buffer
+ * A task pool: a fixed number of worker fibers take tasks from a bounded buffer
  * (an Effect `Queue`). `submit` returns once the task is accepted, waiting while the buffer is full;
- * interrupting or timing out the wait (the notes' `ctx`) withdraws the task, which then never runs.
+ * interrupting or timing out the wait (a cancelled context) withdraws the task, which then never runs.
  * The returned handle awaits the task's result. Closing stops accepting and either drains the buffer
  * or discards it; no worker fiber outlives the pool.
  *

@@ -1,5 +1,5 @@
 /**
- * Exit hooks, as the notes ask: any part of the program registers an effect to run at shutdown
+ * Exit hooks: any part of the program registers an effect to run at shutdown
  * (the write-back flush, a final report...). Hooks run once, in order (lower `order` first, then
  * registration order), each under its own timeout; a failing or late hook is logged and the next
  * one still runs.

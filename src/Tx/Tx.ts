@@ -133,7 +133,7 @@ const unsupported = (detail: string) => Effect.fail(new TxError({ reason: "unsup
 
 /** Decides from the propagation and the transaction (if any) the fiber holds on `session`. */
 const plan = (session: Session.Session, options: Options): Effect.Effect<Plan, TxError> =>
-  // A transaction that has ended counts as none (the notes' `!tx.done`).
+  // A transaction that has ended counts as none.
   Effect.flatMap(Frame.active(session), (current) => {
     const oneConnection = Session.singleConnection(session)
     switch (options.propagation ?? "required") {
@@ -241,7 +241,7 @@ const runIn = <A, E, R>(
   })
 
 /**
- * Runs `effect` in a transaction on the Executor's database (the notes' DoTx): commits when it
+ * Runs `effect` in a transaction on the Executor's database (DoTx): commits when it
  * succeeds; rolls back on a failure, a defect or an interruption. A failed COMMIT is a `TxError`
  * (`commit`); a failed ROLLBACK is a `TxError` (`rollback`) carrying both failures.
  *

@@ -42,7 +42,7 @@ const mocked = (respond: (args: ReadonlyArray<string>) => MockReply, commandTime
   })
 
 describe("RedisCache against a scripted server", () => {
-  it.scoped('a SET answered with anything but OK is an unexpected_reply (the notes\' "un ok")', () =>
+  it.scoped("a SET answered with anything but OK is an unexpected_reply", () =>
     Effect.gen(function* () {
       const { cache, seen } = yield* mocked(() => "+un ok\r\n")
       const error = yield* Effect.flip(cache.set("k", "v", "1 second"))

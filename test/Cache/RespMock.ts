@@ -1,5 +1,5 @@
 /**
- * A scripted Redis server for unit tests (the notes' mock Cmdable, one level lower): it speaks RESP on
+ * A scripted Redis server for unit tests (a mock Redis client, one level lower): it speaks RESP on
  * a loopback port, so the real ioredis client parses whatever reply a test wants, including the ones
  * a real server never sends ("un ok"), replies that never come, and dropped connections.
  */

@@ -1,5 +1,5 @@
 /**
- * Readiness wait before the integration suites (the notes' `Wait`): each service is pinged on a
+ * Readiness wait before the integration suites : each service is pinged on a
  * schedule until it answers or the schedule gives up. Unreachable services are announced loudly and
  * their suites skip, unless `REQUIRE_SERVICES=1`, where an unreachable service fails the run.
  */

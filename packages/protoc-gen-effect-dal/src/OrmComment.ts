@@ -1,5 +1,5 @@
 /**
- * Parses `@orm:` annotations in .proto comments, the syntax of the seed's modified protoc-gen-go:
+ * Parses `@orm:` annotations in .proto comments, the syntax of a modified protoc-gen-go:
  * `//@orm:column=user_name` (leading or trailing), several entries separated by `;`. Besides names and
  * keys, a field can say how its table is created: `type=VARCHAR(32)`, `unique`, `index`.
  *
