@@ -660,7 +660,9 @@ export const make = <A, E = never, R = never, X extends string = never, I = A>(
 
     /**
      * Runs a store call with the layer's context until it succeeds, is refused for good, or the
-     * deadline passes (an attempt still running then is interrupted).
+     * deadline passes (an attempt still running then is interrupted). The call is interruptible even
+     * when `close` runs in an uninterruptible region (a finalizer, a shutdown hook): otherwise a store
+     * that never answers would hold the close past its deadline.
      */
     const attempt = (call: Effect.Effect<void, E, R>, deadline: number): Effect.Effect<void, E> =>
       Effect.flatMap(Clock.currentTimeMillis, (now) => {
@@ -671,7 +673,9 @@ export const make = <A, E = never, R = never, X extends string = never, I = A>(
           })
         )
         return Effect.timeoutFailCause(
-          Effect.provide(Effect.retry(tracked, { schedule: retry, while: (e) => !permanent(e) }), context),
+          Effect.interruptible(
+            Effect.provide(Effect.retry(tracked, { schedule: retry, while: (e) => !permanent(e) }), context)
+          ),
           {
             duration: Duration.millis(Math.max(0, deadline - now)),
             onTimeout: () =>

@@ -698,6 +698,32 @@ describe("WriteBack: deadlines, dead letters and close", () => {
     })
   )
 
+  it.scoped(
+    "close keeps its deadline in an uninterruptible region (a finalizer) when the store never answers",
+    () =>
+      Effect.gen(function* () {
+        const { letters, stored } = memoryLetters()
+        const hung: WriteThrough.Store<unknown, StoreError> = {
+          write: () => Effect.never,
+          delete: () => Effect.never
+        }
+        const { cache, control } = yield* WriteBack.make(yield* Cache.makeTest, {
+          store: hung,
+          retryFor: "1 second",
+          replay: false
+        }).pipe(Effect.provideService(DeadLetter.DeadLetters, letters))
+        yield* cache.set("a", 1)
+        const closing = yield* Effect.fork(Effect.uninterruptible(Effect.flip(control.close("1 second"))))
+        yield* TestClock.adjust("1 second")
+        const error = yield* Fiber.join(closing)
+        assert.deepStrictEqual(error.deadLettered, ["a"])
+        assert.deepStrictEqual(
+          stored.map((letter) => letter.key),
+          ["a"]
+        )
+      })
+  )
+
   it.effect("a scope closed without close, with a write refused, dies with the WriteBackError", () =>
     Effect.gen(function* () {
       const { store } = yield* memoryStore(
