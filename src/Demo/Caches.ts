@@ -14,7 +14,7 @@
  */
 import { createHash } from "node:crypto"
 import { resolve } from "node:path"
-import { Context, Duration, Effect, Either, Layer, Metric, Option, Redacted, Stream } from "effect"
+import { Context, Duration, Effect, Either, identity, Layer, Metric, Option, Redacted, Stream } from "effect"
 import { Redis } from "ioredis"
 import * as BloomFilter from "../Cache/BloomFilter.js"
 import * as Cache from "../Cache/Cache.js"
@@ -354,9 +354,13 @@ export const users: Layer.Layer<Users | CacheStatus, never, Executor | ChangeFee
         Layer.provide(
           Singleflight.layer(UserReads).pipe(
             Layer.provide(bloom),
-            // A committed change of a user (this program's, or any client's with CDC=1) drops the
-            // cached copy; a pending write-back value stays and is served until it is stored.
-            Layer.provide(RefreshAhead.layer(UserReads, { table: "users", key: (pk) => String(pk.id) })),
+            // With CDC=1 a committed change of a user, whoever made it, drops the cached copy (a
+            // pending write-back value of this instance stays and is served until it is stored).
+            // Without it the TTL bounds staleness: an invalidation would also drop from a shared
+            // Redis the value another instance has not stored yet.
+            config.cdc
+              ? Layer.provide(RefreshAhead.layer(UserReads, { table: "users", key: (pk) => String(pk.id) }))
+              : identity,
             Layer.provide(reads)
           )
         ),

@@ -85,5 +85,7 @@ export const Caches = Config.all({
   /** Where writes the database refused wait to be written again on the next start. */
   deadLetterFile: Config.option(Config.string("DEAD_LETTER_FILE")),
   /** How long the shutdown flush of the write-back cache keeps retrying a database that is down. */
-  flushTimeoutMs: positive("SHUTDOWN_FLUSH_TIMEOUT_MS", 30_000)
+  flushTimeoutMs: positive("SHUTDOWN_FLUSH_TIMEOUT_MS", 30_000),
+  /** Follow the database's change log (`CDC=1`): committed changes drop the cached users they touch. */
+  cdc: Config.withDefault(Config.boolean("CDC"), false)
 })
