@@ -635,9 +635,11 @@ export const make = <A, E = never, R = never, X extends string = never, I = A>(
       for (const [key, at] of ownWrites) if (now - at > echoFor) ownWrites.delete(key)
     })
 
+    /** Applies pending change events first when conflicts are followed; otherwise `effect` alone (the write path). */
+    const afterChanges = <X>(effect: Effect.Effect<X>): Effect.Effect<X> =>
+      changes === undefined ? effect : Effect.zipRight(drainChanges, effect)
     const markWrite = (key: string, value: A, ttl: Duration.DurationInput | undefined) =>
-      Effect.zipRight(
-        drainChanges,
+      afterChanges(
         Effect.flatMap(Clock.currentTimeMillis, (now) => {
           const ms = ttlMillis("set", key, ttl)
           const expiresAt =
@@ -647,8 +649,7 @@ export const make = <A, E = never, R = never, X extends string = never, I = A>(
         })
       )
     const markDelete = (key: string) =>
-      Effect.zipRight(
-        drainChanges,
+      afterChanges(
         Effect.suspend(() => {
           putDirty(key, { op: "delete", version: ++version, due: true, conflict: false })
           return Effect.zipRight(gauge, Queue.offer(wake, undefined))
